@@ -153,6 +153,30 @@ export class Reader {
     throw new DecodeError('varlong longer than 10 bytes');
   }
 
+  /**
+   * Zig-zag signed varlong as a JS number. Up to 7 bytes (49 bits) decode without BigInt, which
+   * covers every realistic timestamp delta; longer encodings go through varlong() and must land
+   * in the safe-integer range, because a silently rounded timestamp is worse than an error.
+   */
+  varlongNumber(): number {
+    const start = this.offset;
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 7; i++) {
+      this.need(1, 'varlong byte');
+      const b = this.buf[this.offset++]!;
+      result += (b & 0x7f) * mul;
+      if ((b & 0x80) === 0) return result % 2 === 0 ? result / 2 : -(result + 1) / 2;
+      mul *= 128;
+    }
+    this.offset = start;
+    const v = this.varlong();
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
+      throw new DecodeError(`varlong ${v} is outside the safe integer range`);
+    }
+    return Number(v);
+  }
+
   rawBytes(n: number): Buffer {
     this.need(n);
     const b = this.buf.subarray(this.offset, this.offset + n);
@@ -369,6 +393,19 @@ export class Writer {
       x >>= 7n;
     }
     this.buf[this.offset++] = Number(x);
+    return this;
+  }
+  /** Zig-zag signed varlong from a JS integer; the number path avoids BigInt for |v| < 2^48. */
+  varlongNumber(v: number): this {
+    if (!Number.isInteger(v)) throw new RangeError(`varlong value ${v} is not an integer`);
+    if (v >= 2 ** 48 || v <= -(2 ** 48)) return this.varlong(BigInt(v));
+    this.ensure(10);
+    let x = v >= 0 ? v * 2 : -v * 2 - 1;
+    while (x >= 0x80) {
+      this.buf[this.offset++] = (x % 128) | 0x80;
+      x = Math.floor(x / 128);
+    }
+    this.buf[this.offset++] = x;
     return this;
   }
   raw(b: Uint8Array): this {
