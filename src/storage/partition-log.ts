@@ -1,0 +1,826 @@
+/**
+ * PartitionLog: one partition's append-only log of v2 record batches, split into segments in one
+ * directory (Kafka's on-disk layout: `<20-digit base offset>.log|.index|.timeindex` plus a
+ * logStartOffset checkpoint).
+ *
+ * Invariants:
+ * - Offsets are contiguous: segment i+1 starts at segment i's nextOffset; the last (active)
+ *   segment's nextOffset is logEndOffset. Only the active segment is ever appended to.
+ * - Mutations (append, roll, truncate, retention, deleteRecords, close) run one at a time through a
+ *   promise-chain mutex, so offsets are assigned in file order.
+ * - Reads never take the mutex. They bound every scan by a segment's committed size, and any
+ *   operation that closes or shrinks a file first waits for reads already in flight.
+ * - Every offset < flushedOffset is durable: flush() fdatasyncs dirty segments, and rolling a
+ *   segment syncs it before the next one is created, so after a crash only the active segment can
+ *   have a torn tail. open() validates that tail batch by batch (CRC included) and cuts it.
+ * - logStartOffset >= first segment's base offset and <= logEndOffset; it is checkpointed before
+ *   the segments below it are unlinked.
+ *
+ * append() patches baseOffset (and optionally partitionLeaderEpoch) in the caller's buffer in
+ * place: both fields sit outside the CRC, so the batch stays valid and no copy is needed.
+ */
+
+import {
+  BATCH_HEADER_BYTES,
+  BATCH_LOG_OVERHEAD,
+  type BatchHeader,
+  MAGIC_V2,
+  OFF_BATCH_LENGTH,
+  OFF_LAST_OFFSET_DELTA,
+  OFF_MAGIC,
+  OFF_MAX_TIMESTAMP,
+  batchHeaderInternals,
+  patchBaseOffset,
+  patchLeaderEpoch,
+} from '../protocol/records/batch-header.js';
+import { readLogStartCheckpoint, writeLogStartCheckpoint } from './checkpoint.js';
+import { type Clock, systemClock } from './clock.js';
+import {
+  InvalidConfigError,
+  InvalidRecordBatchError,
+  LogClosedError,
+  OffsetOutOfRangeError,
+  RecordBatchTooLargeError,
+  StorageIoError,
+} from './errors.js';
+import { type LogFileSystem, NodeFileSystem } from './fs.js';
+import { ChunkedReader, INT32_MAX, LogSegment, scanHeaders, segmentFileName, unlinkIfExists } from './segment.js';
+import * as path from 'node:path';
+
+export interface LogConfig {
+  /** Roll when the active segment would exceed this many bytes (max 2^31-1: positions are int32). */
+  segmentBytes: number;
+  /** Roll when the active segment's first append is older than this. */
+  segmentMs: number;
+  /** Delete sealed segments whose newest timestamp is older than this; -1 = keep forever. */
+  retentionMs: number;
+  /** Delete oldest sealed segments while the log stays >= this size without them; -1 = unlimited. */
+  retentionBytes: number;
+  /** Bytes of batches between sparse index entries. */
+  indexIntervalBytes: number;
+}
+
+export const DEFAULT_LOG_CONFIG: Readonly<LogConfig> = Object.freeze({
+  segmentBytes: 1073741824,
+  segmentMs: 7 * 24 * 60 * 60 * 1000,
+  retentionMs: 604800000,
+  retentionBytes: -1,
+  indexIntervalBytes: 4096,
+});
+
+export interface StorageLogger {
+  warn(msg: string): void;
+}
+
+export interface PartitionLogDeps {
+  fs?: LogFileSystem;
+  clock?: Clock;
+  logger?: StorageLogger;
+}
+
+export interface AppendOptions {
+  /** Stamped into every batch's partitionLeaderEpoch when given. */
+  leaderEpoch?: number;
+  /** Reported back as logAppendTimeMs when given; batches themselves are never rewritten. */
+  logAppendTimeMs?: number;
+}
+
+export interface AppendResult {
+  baseOffset: number;
+  lastOffset: number;
+  logAppendTimeMs: number;
+  /** Position of the first appended batch in its segment file. */
+  firstBatchPosition: number;
+}
+
+export interface ReadOptions {
+  /** Return one whole batch even if it exceeds maxBytes (default true). */
+  minOneBatch?: boolean;
+  /** Exclusive bound: batches with baseOffset >= maxOffset are not returned (e.g. high watermark). */
+  maxOffset?: number;
+}
+
+export interface ReadResult {
+  /** Whole batches, the first one containing the requested offset. */
+  records: Buffer;
+  /** Offset after the last returned batch (the requested offset if nothing was returned). */
+  nextOffset: number;
+}
+
+export interface BatchHeaderEntry {
+  header: BatchHeader;
+  position: number;
+  segmentBaseOffset: number;
+}
+
+export interface RecoveryResult {
+  /** Bytes cut from torn or corrupt segment tails. */
+  recoveredBytesTruncated: number;
+  /** Segments whose state was rebuilt by scanning the log (active segment always counts). */
+  segmentsScanned: number;
+  /** Segments dropped because they followed a corrupt point or a gap. */
+  segmentsDropped: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function validateConfig(cfg: LogConfig): LogConfig {
+  const isInt = (v: number) => Number.isSafeInteger(v);
+  if (!isInt(cfg.segmentBytes) || cfg.segmentBytes < BATCH_HEADER_BYTES || cfg.segmentBytes > INT32_MAX) {
+    throw new InvalidConfigError(`segmentBytes ${cfg.segmentBytes} must be in [${BATCH_HEADER_BYTES}, ${INT32_MAX}]`);
+  }
+  if (!isInt(cfg.segmentMs) || cfg.segmentMs < 1) throw new InvalidConfigError(`segmentMs ${cfg.segmentMs} must be >= 1`);
+  if (!isInt(cfg.retentionMs) || cfg.retentionMs < -1) throw new InvalidConfigError(`retentionMs ${cfg.retentionMs} must be >= -1`);
+  if (!isInt(cfg.retentionBytes) || cfg.retentionBytes < -1) {
+    throw new InvalidConfigError(`retentionBytes ${cfg.retentionBytes} must be >= -1`);
+  }
+  if (!isInt(cfg.indexIntervalBytes) || cfg.indexIntervalBytes < 0) {
+    throw new InvalidConfigError(`indexIntervalBytes ${cfg.indexIntervalBytes} must be >= 0`);
+  }
+  return cfg;
+}
+
+/** Index of the last segment with baseOffset <= offset (0 if offset precedes them all). */
+function floorSegmentIndex(segments: readonly LogSegment[], offset: number): number {
+  let lo = 0;
+  let hi = segments.length - 1;
+  let found = 0;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (segments[mid]!.baseOffset <= offset) {
+      found = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return found;
+}
+
+interface BatchSpan {
+  at: number;
+  sizeBytes: number;
+  lastOffsetDelta: number;
+  maxTimestampMs: number;
+}
+
+export class PartitionLog {
+  readonly dir: string;
+  private cfg: LogConfig;
+  private readonly fs: LogFileSystem;
+  private readonly clock: Clock;
+  private readonly logger: StorageLogger;
+
+  /** Oldest first; replaced (never mutated) so readers can hold a snapshot. */
+  private segments: readonly LogSegment[] = [];
+  private logStartOffsetValue = 0;
+  private flushedOffsetValue = 0;
+  private closed = false;
+
+  private lockTail: Promise<void> = Promise.resolve();
+  private readonly inflightReads = new Set<Promise<unknown>>();
+  /** Set while truncateTo rewrites the active segment in place; new reads wait for it. */
+  private readBarrier: Promise<void> | null = null;
+
+  /** Segments with bytes written since their last fdatasync. */
+  private readonly dirty = new Set<LogSegment>();
+  private syncInFlight: Promise<void> | null = null;
+  private nextSync: Promise<void> | null = null;
+
+  private recoveryResult: RecoveryResult = { recoveredBytesTruncated: 0, segmentsScanned: 0, segmentsDropped: 0 };
+
+  private constructor(dir: string, cfg: LogConfig, fs: LogFileSystem, clock: Clock, logger: StorageLogger) {
+    this.dir = dir;
+    this.cfg = cfg;
+    this.fs = fs;
+    this.clock = clock;
+    this.logger = logger;
+  }
+
+  /** Opens (creating if needed) the log in `dir`, recovering from an unclean shutdown. */
+  static async open(dir: string, config: Partial<LogConfig> = {}, deps: PartitionLogDeps = {}): Promise<PartitionLog> {
+    const cfg = validateConfig({ ...DEFAULT_LOG_CONFIG, ...config });
+    const log = new PartitionLog(
+      dir,
+      cfg,
+      deps.fs ?? new NodeFileSystem(),
+      deps.clock ?? systemClock,
+      deps.logger ?? { warn: (msg) => console.warn(msg) },
+    );
+    await log.recover();
+    return log;
+  }
+
+  // ---- getters -------------------------------------------------------------------------------
+
+  get config(): Readonly<LogConfig> {
+    return this.cfg;
+  }
+  get logStartOffset(): number {
+    return this.logStartOffsetValue;
+  }
+  get logEndOffset(): number {
+    return this.active.nextOffset;
+  }
+  get activeSegmentBaseOffset(): number {
+    return this.active.baseOffset;
+  }
+  get flushedOffset(): number {
+    return this.flushedOffsetValue;
+  }
+  get sizeBytes(): number {
+    let total = 0;
+    for (const s of this.segments) total += s.sizeBytes;
+    return total;
+  }
+  /** Largest batch maxTimestamp in the log (-1 if empty). */
+  get maxTimestamp(): number {
+    let max = -1;
+    for (const s of this.segments) if (s.sizeBytes > 0 && s.maxTimestampMs > max) max = s.maxTimestampMs;
+    return max;
+  }
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+  get segmentBaseOffsets(): number[] {
+    return this.segments.map((s) => s.baseOffset);
+  }
+  get recovery(): Readonly<RecoveryResult> {
+    return this.recoveryResult;
+  }
+  get recoveredBytesTruncated(): number {
+    return this.recoveryResult.recoveredBytesTruncated;
+  }
+
+  private get active(): LogSegment {
+    const seg = this.segments[this.segments.length - 1];
+    if (!seg) throw new LogClosedError(this.dir);
+    return seg;
+  }
+
+  // ---- concurrency helpers --------------------------------------------------------------------
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.lockTail.then(() => fn());
+    this.lockTail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new LogClosedError(this.dir);
+  }
+
+  private async trackRead<T>(fn: () => Promise<T>): Promise<T> {
+    // Re-check after every wait: a truncation may have started while we were suspended.
+    while (this.readBarrier) await this.readBarrier;
+    this.assertOpen();
+    const p = fn();
+    this.inflightReads.add(p);
+    try {
+      return await p;
+    } finally {
+      this.inflightReads.delete(p);
+    }
+  }
+
+  /** Waits for reads and syncs that may still hold segments the caller is about to close. */
+  private async quiesce(): Promise<void> {
+    const pending: Promise<unknown>[] = [...this.inflightReads];
+    if (this.syncInFlight) pending.push(this.syncInFlight);
+    if (this.nextSync) pending.push(this.nextSync);
+    await Promise.allSettled(pending);
+  }
+
+  // ---- recovery -------------------------------------------------------------------------------
+
+  private async recover(): Promise<void> {
+    const { fs, dir } = this;
+    const warn = (msg: string) => this.logger.warn(`[storage ${dir}] ${msg}`);
+    await fs.mkdir(dir);
+    const names = await fs.readdir(dir);
+    const bases: number[] = [];
+    for (const name of names) {
+      if (name.endsWith('.tmp')) await unlinkIfExists(fs, path.join(dir, name));
+      const m = /^(\d{20})\.log$/.exec(name);
+      if (m) bases.push(Number(m[1]));
+    }
+    bases.sort((a, b) => a - b);
+    const baseSet = new Set(bases);
+    for (const name of names) {
+      const m = /^(\d{20})\.(index|timeindex)$/.exec(name);
+      if (m && !baseSet.has(Number(m[1]))) await unlinkIfExists(fs, path.join(dir, name));
+    }
+    const checkpoint = await readLogStartCheckpoint(fs, dir, warn);
+
+    const result: RecoveryResult = { recoveredBytesTruncated: 0, segmentsScanned: 0, segmentsDropped: 0 };
+    const segs: LogSegment[] = [];
+    const dropFrom = async (i: number): Promise<void> => {
+      for (const base of bases.slice(i)) {
+        for (const suffix of ['.log', '.index', '.timeindex'] as const) {
+          await unlinkIfExists(fs, path.join(dir, segmentFileName(base, suffix)));
+        }
+        result.segmentsDropped++;
+      }
+    };
+    for (let i = 0; i < bases.length; i++) {
+      const base = bases[i]!;
+      const prev = segs[segs.length - 1];
+      if (prev && prev.nextOffset !== base) {
+        warn(`segment ${base} does not follow the previous one (which ends at ${prev.nextOffset}); dropping it and later segments`);
+        await dropFrom(i);
+        break;
+      }
+      const seg = await LogSegment.open(fs, dir, base);
+      const isLast = i === bases.length - 1;
+      if (!isLast && (await seg.tryLoadIndexes(fs))) {
+        segs.push(seg);
+        continue;
+      }
+      const fileSizeBytes = await seg.file.size();
+      const r = await seg.rebuild(this.cfg.indexIntervalBytes, true);
+      result.segmentsScanned++;
+      segs.push(seg);
+      if (r.reason !== null) {
+        const cut = fileSizeBytes - r.validEndBytes;
+        warn(`truncating ${seg.logPath} from ${fileSizeBytes} to ${r.validEndBytes} bytes (${cut} cut): ${r.reason}`);
+        await seg.file.truncate(r.validEndBytes);
+        await seg.file.datasync();
+        result.recoveredBytesTruncated += cut;
+        if (!isLast) {
+          // Everything after a corrupt point is unreachable by contiguous offsets.
+          await dropFrom(i + 1);
+          break;
+        }
+      } else if (!isLast) {
+        await seg.seal(fs);
+      }
+    }
+    // The last kept segment becomes active: stale index files would only mislead a later open.
+    if (segs.length === 0) {
+      segs.push(await LogSegment.open(fs, dir, checkpoint ?? 0));
+    }
+    this.segments = segs;
+    this.recoveryResult = result;
+
+    const firstBase = segs[0]!.baseOffset;
+    this.logStartOffsetValue = Math.max(checkpoint ?? firstBase, firstBase);
+    if (this.logStartOffsetValue > this.logEndOffset) {
+      // Records up to the checkpoint were deleted on purpose, but the data after it was lost:
+      // restart the log at the checkpoint so offsets never go backwards.
+      warn(`log start offset ${this.logStartOffsetValue} is beyond the recovered end ${this.logEndOffset}; restarting the log there`);
+      await this.truncateFullyAndStartAt(this.logStartOffsetValue);
+    } else {
+      await this.deleteSegmentsBelow(this.logStartOffsetValue);
+    }
+    const active = this.active;
+    await unlinkIfExists(fs, active.indexPath);
+    await unlinkIfExists(fs, active.timeIndexPath);
+    active.firstAppendWallMs = active.isEmpty ? null : this.clock.nowMs();
+    // What survived recovery may still sit only in the page cache of a crashed process.
+    await active.file.datasync();
+    await fs.fsyncDir(dir);
+    this.flushedOffsetValue = this.logEndOffset;
+    if (checkpoint !== this.logStartOffsetValue) await writeLogStartCheckpoint(fs, dir, this.logStartOffsetValue);
+  }
+
+  // ---- append ---------------------------------------------------------------------------------
+
+  /** Splits `batches` into batch spans, checking sizes and magic (the caller validated CRCs). */
+  private parseBatches(batches: Buffer): BatchSpan[] {
+    const spans: BatchSpan[] = [];
+    let at = 0;
+    while (at < batches.length) {
+      if (batches.length - at < BATCH_HEADER_BYTES) {
+        throw new InvalidRecordBatchError(`truncated batch header at byte ${at} of ${batches.length}`);
+      }
+      const batchLength = batches.readInt32BE(at + OFF_BATCH_LENGTH);
+      const sizeBytes = BATCH_LOG_OVERHEAD + batchLength;
+      if (batchLength < BATCH_HEADER_BYTES - BATCH_LOG_OVERHEAD || at + sizeBytes > batches.length) {
+        throw new InvalidRecordBatchError(`batch at byte ${at} has bad length ${batchLength}`);
+      }
+      const magic = batches.readInt8(at + OFF_MAGIC);
+      if (magic !== MAGIC_V2) throw new InvalidRecordBatchError(`batch at byte ${at} has magic ${magic}`);
+      const lastOffsetDelta = batches.readInt32BE(at + OFF_LAST_OFFSET_DELTA);
+      if (lastOffsetDelta < 0) throw new InvalidRecordBatchError(`batch at byte ${at} has lastOffsetDelta ${lastOffsetDelta}`);
+      if (sizeBytes > this.cfg.segmentBytes) {
+        throw new RecordBatchTooLargeError(`batch of ${sizeBytes} bytes exceeds segmentBytes ${this.cfg.segmentBytes}`);
+      }
+      const maxTimestampMs = batchHeaderInternals.readInt64(batches, at + OFF_MAX_TIMESTAMP);
+      spans.push({ at, sizeBytes, lastOffsetDelta, maxTimestampMs });
+      at += sizeBytes;
+    }
+    if (spans.length === 0) throw new InvalidRecordBatchError('append of zero batches');
+    return spans;
+  }
+
+  private shouldRoll(seg: LogSegment, pendingBytes: number, span: BatchSpan, firstOffset: number, nowMs: number): boolean {
+    if (seg.isEmpty && pendingBytes === 0) return false;
+    if (seg.sizeBytes + pendingBytes + span.sizeBytes > this.cfg.segmentBytes) return true;
+    if (firstOffset + span.lastOffsetDelta - seg.baseOffset > INT32_MAX) return true;
+    return seg.firstAppendWallMs !== null && nowMs - seg.firstAppendWallMs > this.cfg.segmentMs;
+  }
+
+  /**
+   * Appends whole v2 batches, assigning offsets from logEndOffset. Does not fsync (see flush).
+   * Mutates `batches` in place (baseOffset, partitionLeaderEpoch).
+   */
+  append(batches: Buffer, opts: AppendOptions = {}): Promise<AppendResult> {
+    return this.exclusive(async () => {
+      this.assertOpen();
+      const spans = this.parseBatches(batches);
+      const nowMs = this.clock.nowMs();
+      const baseOffset = this.logEndOffset;
+      let firstBatchPosition = -1;
+      let i = 0;
+      while (i < spans.length) {
+        // One write per run of batches that land in the same segment.
+        if (this.shouldRoll(this.active, 0, spans[i]!, this.logEndOffset, nowMs)) await this.roll();
+        const seg = this.active;
+        let nextOffset = seg.nextOffset;
+        let pendingBytes = 0;
+        const runStart = i;
+        const assigned: number[] = [];
+        while (i < spans.length) {
+          const span = spans[i]!;
+          if (i > runStart && this.shouldRoll(seg, pendingBytes, span, nextOffset, nowMs)) break;
+          patchBaseOffset(batches, span.at, nextOffset);
+          if (opts.leaderEpoch !== undefined) patchLeaderEpoch(batches, span.at, opts.leaderEpoch);
+          assigned.push(nextOffset);
+          nextOffset += span.lastOffsetDelta + 1;
+          pendingBytes += span.sizeBytes;
+          i++;
+        }
+        const first = spans[runStart]!;
+        const startPos = seg.sizeBytes;
+        try {
+          await seg.file.append(batches.subarray(first.at, first.at + pendingBytes));
+        } catch (err) {
+          // Cut whatever part of the run reached the file so the next append starts clean.
+          await seg.file.truncate(startPos).catch(() => undefined);
+          throw new StorageIoError(`append to ${seg.logPath} failed`, { cause: err });
+        }
+        // No await between the write completing and this bookkeeping: a concurrent flush sees
+        // either none or all of the run in logEndOffset, matching the bytes it will sync.
+        let pos = startPos;
+        for (let k = runStart; k < i; k++) {
+          const span = spans[k]!;
+          const batchBase = assigned[k - runStart]!;
+          seg.trackBatch(pos, span.sizeBytes, batchBase + span.lastOffsetDelta, span.maxTimestampMs, this.cfg.indexIntervalBytes);
+          pos += span.sizeBytes;
+        }
+        seg.firstAppendWallMs ??= nowMs;
+        this.dirty.add(seg);
+        if (firstBatchPosition < 0) firstBatchPosition = startPos;
+      }
+      return {
+        baseOffset,
+        lastOffset: this.logEndOffset - 1,
+        logAppendTimeMs: opts.logAppendTimeMs ?? nowMs,
+        firstBatchPosition,
+      };
+    });
+  }
+
+  /** Seals the active segment (fsync + index files) and starts a new one at logEndOffset. */
+  private async roll(): Promise<void> {
+    const old = this.active;
+    await old.seal(this.fs);
+    this.dirty.delete(old);
+    // Every earlier segment was synced when it was sealed, so all of `old` is now durable.
+    this.flushedOffsetValue = Math.max(this.flushedOffsetValue, old.nextOffset);
+    const seg = await LogSegment.open(this.fs, this.dir, old.nextOffset);
+    if ((await seg.file.size()) > 0) await seg.file.truncate(0);
+    this.segments = [...this.segments, seg];
+    await this.fs.fsyncDir(this.dir);
+  }
+
+  // ---- flush ----------------------------------------------------------------------------------
+
+  /**
+   * Makes everything appended so far durable. Group commit: while one fdatasync is in flight,
+   * later callers share a single follow-up sync that covers all of them.
+   */
+  flush(): Promise<void> {
+    this.assertOpen();
+    if (!this.syncInFlight) return this.startSync();
+    this.nextSync ??= this.syncInFlight
+      .catch(() => undefined)
+      .then(() => {
+        this.nextSync = null;
+        return this.startSync();
+      });
+    return this.nextSync;
+  }
+
+  private startSync(): Promise<void> {
+    const targetOffset = this.logEndOffset;
+    const segs = [...this.dirty];
+    this.dirty.clear();
+    const p = (async () => {
+      try {
+        for (const s of segs) if (!s.closed) await s.file.datasync();
+      } catch (err) {
+        for (const s of segs) if (!s.closed) this.dirty.add(s);
+        throw new StorageIoError(`fdatasync in ${this.dir} failed`, { cause: err });
+      }
+      // A truncation may have run meanwhile; never claim offsets that no longer exist.
+      this.flushedOffsetValue = Math.max(this.flushedOffsetValue, Math.min(targetOffset, this.logEndOffset));
+    })();
+    this.syncInFlight = p;
+    p.then(
+      () => {
+        if (this.syncInFlight === p) this.syncInFlight = null;
+      },
+      () => {
+        if (this.syncInFlight === p) this.syncInFlight = null;
+      },
+    );
+    return p;
+  }
+
+  // ---- read -----------------------------------------------------------------------------------
+
+  /**
+   * Whole batches starting with the one that contains `offset`, at most maxBytes (or exactly one
+   * batch when minOneBatch and the first does not fit), never a batch at or past maxOffset.
+   */
+  read(offset: number, maxBytes: number, opts: ReadOptions = {}): Promise<ReadResult> {
+    const minOneBatch = opts.minOneBatch ?? true;
+    const maxOffset = opts.maxOffset ?? Number.POSITIVE_INFINITY;
+    return this.trackRead(async () => {
+      const logStartOffset = this.logStartOffsetValue;
+      const logEndOffset = this.logEndOffset;
+      if (offset < logStartOffset || offset > logEndOffset) {
+        throw new OffsetOutOfRangeError(offset, logStartOffset, logEndOffset);
+      }
+      if (offset === logEndOffset || offset >= maxOffset) return { records: EMPTY, nextOffset: offset };
+      const segs = this.segments;
+      const parts: Buffer[] = [];
+      let totalBytes = 0;
+      let next = offset;
+      let stop = false;
+      for (let i = floorSegmentIndex(segs, offset); i < segs.length && !stop; i++) {
+        const seg = segs[i]!;
+        const endBytes = seg.sizeBytes;
+        if (seg.nextOffset <= next) continue;
+        const startPos = seg.offsetIndex.lookup(next - seg.baseOffset);
+        const chunkBytes = Math.min(Math.max(maxBytes - totalBytes + BATCH_HEADER_BYTES, 4096), 4 << 20);
+        const reader = new ChunkedReader(seg.file, endBytes, chunkBytes);
+        let rangeStart = -1;
+        let rangeEnd = -1;
+        for await (const b of scanHeaders(reader, startPos, endBytes, seg.logPath)) {
+          const lastOffset = b.header.baseOffset + b.header.lastOffsetDelta;
+          if (lastOffset < next) continue;
+          if (b.header.baseOffset >= maxOffset) {
+            stop = true;
+            break;
+          }
+          const pendingBytes = rangeStart < 0 ? 0 : rangeEnd - rangeStart;
+          const taken = totalBytes + pendingBytes;
+          if (taken + b.sizeBytes > maxBytes && !(minOneBatch && taken === 0)) {
+            stop = true;
+            break;
+          }
+          if (rangeStart < 0) rangeStart = b.position;
+          rangeEnd = b.position + b.sizeBytes;
+          next = lastOffset + 1;
+          if (taken + b.sizeBytes >= maxBytes) {
+            stop = true;
+            break;
+          }
+        }
+        if (rangeStart >= 0) {
+          const got = await reader.get(rangeStart, rangeEnd - rangeStart);
+          if (!got) throw new StorageIoError(`${seg.logPath} shrank during a read`);
+          parts.push(got.buf.subarray(got.at, got.at + rangeEnd - rangeStart));
+          totalBytes += rangeEnd - rangeStart;
+        }
+      }
+      const records = parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      return { records, nextOffset: next };
+    });
+  }
+
+  /**
+   * ListOffsets by timestamp, at batch granularity: the first batch (at or after logStartOffset)
+   * whose maxTimestamp >= timestampMs; reports max(its baseOffset, logStartOffset).
+   */
+  offsetForTimestamp(timestampMs: number): Promise<{ offset: number; timestamp: number } | null> {
+    return this.trackRead(async () => {
+      const logStartOffset = this.logStartOffsetValue;
+      for (const seg of this.segments) {
+        if (seg.isEmpty || seg.nextOffset <= logStartOffset || seg.maxTimestampMs < timestampMs) continue;
+        // Every batch up to the entry's offset is older than the target, so start after it.
+        const entry = seg.timeIndex.lookupBefore(timestampMs);
+        const fromTime = entry ? seg.offsetIndex.lookup(entry.relOffset) : 0;
+        const fromStart = logStartOffset > seg.baseOffset ? seg.offsetIndex.lookup(logStartOffset - seg.baseOffset) : 0;
+        const endBytes = seg.sizeBytes;
+        const reader = new ChunkedReader(seg.file, endBytes, 64 * 1024);
+        for await (const b of scanHeaders(reader, Math.max(fromTime, fromStart), endBytes, seg.logPath)) {
+          if (b.header.baseOffset + b.header.lastOffsetDelta < logStartOffset) continue;
+          if (b.header.maxTimestamp >= timestampMs) {
+            return { offset: Math.max(b.header.baseOffset, logStartOffset), timestamp: b.header.maxTimestamp };
+          }
+        }
+      }
+      return null;
+    });
+  }
+
+  /**
+   * ListOffsets MAX_TIMESTAMP: the last offset of the batch with the largest maxTimestamp
+   * (earliest such batch on ties); {-1, -1} when the log holds no batches. If DeleteRecords cut
+   * below that batch, the offset is clamped to logStartOffset.
+   */
+  maxTimestampOffset(): { offset: number; timestamp: number } {
+    let best: { offset: number; timestamp: number } = { offset: -1, timestamp: -1 };
+    for (const seg of this.segments) {
+      if (seg.isEmpty || seg.nextOffset <= this.logStartOffsetValue) continue;
+      if (best.offset < 0 || seg.maxTimestampMs > best.timestamp) {
+        best = { offset: Math.max(seg.offsetOfMaxTimestamp, this.logStartOffsetValue), timestamp: seg.maxTimestampMs };
+      }
+    }
+    return best;
+  }
+
+  /** Headers of every batch from the one containing `fromOffset` (default logStartOffset) on. */
+  async *batchHeaders(fromOffset?: number): AsyncGenerator<BatchHeaderEntry> {
+    while (this.readBarrier) await this.readBarrier;
+    this.assertOpen();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.inflightReads.add(held);
+    try {
+      const from = fromOffset ?? this.logStartOffsetValue;
+      const segs = this.segments;
+      for (let i = floorSegmentIndex(segs, from); i < segs.length; i++) {
+        const seg = segs[i]!;
+        if (seg.nextOffset <= from) continue;
+        const endBytes = seg.sizeBytes;
+        const reader = new ChunkedReader(seg.file, endBytes, 64 * 1024);
+        const startPos = seg.offsetIndex.lookup(from - seg.baseOffset);
+        for await (const b of scanHeaders(reader, startPos, endBytes, seg.logPath)) {
+          if (b.header.baseOffset + b.header.lastOffsetDelta < from) continue;
+          yield { header: b.header, position: b.position, segmentBaseOffset: seg.baseOffset };
+        }
+      }
+    } finally {
+      this.inflightReads.delete(held);
+      release();
+    }
+  }
+
+  // ---- deletion -------------------------------------------------------------------------------
+
+  /** DeleteRecords: raise logStartOffset to `offset` and drop segments wholly below it. */
+  deleteRecordsBefore(offset: number): Promise<number> {
+    return this.exclusive(async () => {
+      this.assertOpen();
+      if (offset > this.logEndOffset || offset < 0) {
+        throw new OffsetOutOfRangeError(offset, this.logStartOffsetValue, this.logEndOffset);
+      }
+      if (offset <= this.logStartOffsetValue) return this.logStartOffsetValue;
+      this.logStartOffsetValue = offset;
+      await writeLogStartCheckpoint(this.fs, this.dir, offset);
+      await this.deleteSegmentsBelow(offset);
+      return this.logStartOffsetValue;
+    });
+  }
+
+  /** Drops non-active segments whose every offset is < offset. */
+  private async deleteSegmentsBelow(offset: number): Promise<number> {
+    const segs = this.segments;
+    let n = 0;
+    while (n < segs.length - 1 && segs[n]!.nextOffset <= offset) n++;
+    await this.removeSegments(segs.slice(0, n));
+    return n;
+  }
+
+  /** Removes segments from view first, then waits for readers that may hold them, then unlinks. */
+  private async removeSegments(removed: LogSegment[]): Promise<void> {
+    if (removed.length === 0) return;
+    const gone = new Set(removed);
+    this.segments = this.segments.filter((s) => !gone.has(s));
+    for (const s of removed) this.dirty.delete(s);
+    await this.quiesce();
+    for (const s of removed) await s.deleteFiles(this.fs);
+    await this.fs.fsyncDir(this.dir);
+  }
+
+  /**
+   * Retention: deletes the oldest sealed segments whose newest timestamp is older than
+   * retentionMs, then (Kafka's rule) the oldest while the log without them is still
+   * >= retentionBytes. Never the active segment. Returns how many segments were deleted.
+   */
+  applyRetention(nowMs?: number): Promise<number> {
+    return this.exclusive(async () => {
+      this.assertOpen();
+      const now = nowMs ?? this.clock.nowMs();
+      const segs = this.segments;
+      const { retentionMs, retentionBytes } = this.cfg;
+      let n = 0;
+      if (retentionMs >= 0) {
+        while (n < segs.length - 1 && now - segs[n]!.maxTimestampMs > retentionMs) n++;
+      }
+      if (retentionBytes >= 0) {
+        let remainingBytes = 0;
+        for (let k = n; k < segs.length; k++) remainingBytes += segs[k]!.sizeBytes;
+        while (n < segs.length - 1 && remainingBytes - segs[n]!.sizeBytes >= retentionBytes) {
+          remainingBytes -= segs[n]!.sizeBytes;
+          n++;
+        }
+      }
+      if (n === 0) return 0;
+      const newStart = segs[n]!.baseOffset;
+      if (newStart > this.logStartOffsetValue) {
+        this.logStartOffsetValue = newStart;
+        await writeLogStartCheckpoint(this.fs, this.dir, newStart);
+      }
+      await this.removeSegments(segs.slice(0, n));
+      return n;
+    });
+  }
+
+  /**
+   * Drops every offset >= `offset` (follower truncation). Cuts at a batch boundary: a batch that
+   * contains `offset` is dropped whole. Below logStartOffset the log restarts empty at `offset`.
+   */
+  truncateTo(offset: number): Promise<void> {
+    return this.exclusive(async () => {
+      this.assertOpen();
+      if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidConfigError(`bad truncation offset ${offset}`);
+      if (offset >= this.logEndOffset) return;
+      let lift!: () => void;
+      this.readBarrier = new Promise<void>((resolve) => {
+        lift = resolve;
+      });
+      try {
+        if (offset < this.logStartOffsetValue || offset <= this.segments[0]!.baseOffset) {
+          await this.truncateFullyAndStartAt(offset);
+          return;
+        }
+        const keep = this.segments.filter((s) => s.baseOffset < offset);
+        const drop = this.segments.filter((s) => s.baseOffset >= offset);
+        await this.removeSegments(drop);
+        const seg = keep[keep.length - 1]!;
+        await this.quiesce();
+        const cutAt = await seg.positionOf(offset);
+        if (cutAt) await seg.truncateToPosition(cutAt.position, this.cfg.indexIntervalBytes);
+        await unlinkIfExists(this.fs, seg.indexPath);
+        await unlinkIfExists(this.fs, seg.timeIndexPath);
+        if (seg.isEmpty) seg.firstAppendWallMs = null;
+        else seg.firstAppendWallMs ??= this.clock.nowMs();
+        this.flushedOffsetValue = Math.min(this.flushedOffsetValue, this.logEndOffset);
+        if (this.logStartOffsetValue > this.logEndOffset) {
+          this.logStartOffsetValue = this.logEndOffset;
+          await writeLogStartCheckpoint(this.fs, this.dir, this.logStartOffsetValue);
+        }
+      } finally {
+        this.readBarrier = null;
+        lift();
+      }
+    });
+  }
+
+  /** Deletes every segment and starts an empty one at `offset`, which becomes logStartOffset. */
+  private async truncateFullyAndStartAt(offset: number): Promise<void> {
+    const old = [...this.segments];
+    this.segments = [];
+    for (const s of old) this.dirty.delete(s);
+    await this.quiesce();
+    for (const s of old) await s.deleteFiles(this.fs);
+    const seg = await LogSegment.open(this.fs, this.dir, offset);
+    if ((await seg.file.size()) > 0) await seg.file.truncate(0);
+    this.segments = [seg];
+    this.logStartOffsetValue = offset;
+    await writeLogStartCheckpoint(this.fs, this.dir, offset);
+    this.flushedOffsetValue = offset;
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  updateConfig(partial: Partial<LogConfig>): void {
+    this.cfg = validateConfig({ ...this.cfg, ...partial });
+  }
+
+  /** Waits for queued mutations, syncs and reads, then closes every file. Does not fsync. */
+  close(): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.closed) return;
+      this.closed = true;
+      await this.quiesce();
+      for (const s of this.segments) await s.close();
+    });
+  }
+
+  /** Closes the log and removes its directory. */
+  async delete(): Promise<void> {
+    await this.close();
+    await this.fs.rmrf(this.dir);
+  }
+}
