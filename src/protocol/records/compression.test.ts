@@ -11,8 +11,15 @@ import * as lz4 from 'lz4-napi';
 import * as snappy from 'snappy';
 import { DecodeError } from '../primitives.js';
 import { Compression } from './batch-header.js';
-import { XERIAL_MAGIC, compress, compressSync, decompress, decompressSync, zstdDecompressedBound } from './compression.js';
-import { encodeRecordBatch, decodeRecordBatch } from './record-batch.js';
+import {
+  XERIAL_MAGIC,
+  compress,
+  compressSync,
+  decompress,
+  decompressSync,
+  zstdDecompressedBound,
+} from './compression.js';
+import { decodeRecordBatch, encodeRecordBatch } from './record-batch.js';
 
 const CODECS = [Compression.Gzip, Compression.Snappy, Compression.Lz4, Compression.Zstd];
 const MiB = 1024 * 1024;
@@ -30,7 +37,8 @@ describe('round trips', () => {
     it(Compression[codec], async () => {
       for (const data of inputs) {
         assert.deepEqual(await decompress(codec, await compress(codec, data)), data);
-        if (codec !== Compression.Zstd) assert.deepEqual(decompressSync(codec, compressSync(codec, data)), data);
+        if (codec !== Compression.Zstd)
+          assert.deepEqual(decompressSync(codec, compressSync(codec, data)), data);
       }
     });
   }
@@ -40,7 +48,14 @@ describe('snappy framing', () => {
   it('decodes a hand-built xerial stream and a raw block', async () => {
     // raw snappy block for "hello": uvarint length 5, literal tag ((5-1)<<2), bytes.
     const raw = Buffer.concat([hex('05 10'), Buffer.from('hello')]);
-    const xerial = Buffer.concat([XERIAL_MAGIC, hex('00000001 00000001'), hex('00000007'), raw, hex('00000007'), raw]);
+    const xerial = Buffer.concat([
+      XERIAL_MAGIC,
+      hex('00000001 00000001'),
+      hex('00000007'),
+      raw,
+      hex('00000007'),
+      raw,
+    ]);
     assert.equal((await decompress(Compression.Snappy, raw)).toString(), 'hello');
     assert.equal((await decompress(Compression.Snappy, xerial)).toString(), 'hellohello');
     // snappy-java also accepts concatenated streams (a second header mid-stream).
@@ -138,7 +153,14 @@ describe('lz4 frame format', () => {
       Buffer.concat([LZ4_MAGIC, hex('62 40 82'), good.subarray(7)]),
       Buffer.concat([LZ4_MAGIC, hex('60 40 82'), hex('01000100'), Buffer.alloc(70_000)]),
       good.subarray(0, good.length - 1),
-      Buffer.concat([LZ4_MAGIC, hex('60 40 82'), hex('06000000'), hex('f0'), Buffer.from('hello'), hex('00000000')]),
+      Buffer.concat([
+        LZ4_MAGIC,
+        hex('60 40 82'),
+        hex('06000000'),
+        hex('f0'),
+        Buffer.from('hello'),
+        hex('00000000'),
+      ]),
     ]) {
       await assert.rejects(decompress(Compression.Lz4, bad), isDecodeError);
     }
@@ -203,7 +225,13 @@ describe('compression bombs', () => {
   });
 
   it('zstd: a declared size of 1 TiB, or thousands of max-size RLE blocks, are refused', async () => {
-    const rle = (last: boolean) => Buffer.from([((128 * 1024) << 3) & 0xff | (1 << 1) | (last ? 1 : 0), ((128 * 1024) << 3) >> 8 & 0xff, ((128 * 1024) << 3) >> 16, 0]);
+    const rle = (last: boolean) =>
+      Buffer.from([
+        (((128 * 1024) << 3) & 0xff) | (1 << 1) | (last ? 1 : 0),
+        (((128 * 1024) << 3) >> 8) & 0xff,
+        ((128 * 1024) << 3) >> 16,
+        0,
+      ]);
     const blocks = Array.from({ length: 1000 }, (_, i) => rle(i === 999));
     const noSize = Buffer.concat([hex('28b52ffd 00 58'), ...blocks]);
     assert.equal(zstdDecompressedBound(noSize), 1000 * 128 * 1024);
@@ -214,9 +242,15 @@ describe('compression bombs', () => {
 
   it('decodeRecordBatch honours maxDecompressedBytes', async () => {
     for (const codec of CODECS) {
-      const buf = await encodeRecordBatch({ records: [{ value: Buffer.alloc(2 * MiB) }], compression: codec });
+      const buf = await encodeRecordBatch({
+        records: [{ value: Buffer.alloc(2 * MiB) }],
+        compression: codec,
+      });
       await assert.rejects(decodeRecordBatch(buf, 0, { maxDecompressedBytes: MiB }), isDecodeError);
-      assert.equal((await decodeRecordBatch(buf, 0, { maxDecompressedBytes: 3 * MiB })).records[0]!.value!.length, 2 * MiB);
+      assert.equal(
+        (await decodeRecordBatch(buf, 0, { maxDecompressedBytes: 3 * MiB })).records[0]!.value!.length,
+        2 * MiB,
+      );
     }
   });
 });

@@ -56,7 +56,9 @@ function asDecodeError(codec: Compression, err: unknown): DecodeError {
   if (err instanceof DecodeError) return err;
   const code = (err as { code?: string } | null)?.code;
   if (code === 'ERR_BUFFER_TOO_LARGE') {
-    return new DecodeError(`${compressionName(codec)} output exceeds the decompression limit`, { cause: err });
+    return new DecodeError(`${compressionName(codec)} output exceeds the decompression limit`, {
+      cause: err,
+    });
   }
   const msg = err instanceof Error ? err.message : String(err);
   return new DecodeError(`${compressionName(codec)} data does not decompress: ${msg}`, { cause: err });
@@ -136,7 +138,9 @@ function snappyDecompress(data: Buffer, maxBytes: number): Buffer {
     const len = data.readInt32BE(at);
     at += 4;
     if (len < 0 || len > data.length - at) {
-      throw new DecodeError(`xerial snappy chunk of ${len} bytes at ${at - 4} exceeds the ${data.length - at} bytes left`);
+      throw new DecodeError(
+        `xerial snappy chunk of ${len} bytes at ${at - 4} exceeds the ${data.length - at} bytes left`,
+      );
     }
     const block = data.subarray(at, at + len);
     at += len;
@@ -159,7 +163,12 @@ function snappyDecompress(data: Buffer, maxBytes: number): Buffer {
 // lz4 (frame format)
 
 const LZ4_MAGIC = 0x184d2204;
-const LZ4_BLOCK_MAX: Record<number, number> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1024 * 1024, 7: 4 * 1024 * 1024 };
+const LZ4_BLOCK_MAX: Record<number, number> = {
+  4: 64 * 1024,
+  5: 256 * 1024,
+  6: 1024 * 1024,
+  7: 4 * 1024 * 1024,
+};
 /** Linked blocks may reference up to this much of the previous output. */
 const LZ4_WINDOW = 64 * 1024;
 
@@ -197,7 +206,8 @@ function lz4Decompress(data: Buffer, maxBytes: number): Buffer {
     const bd = data[at + 1]!;
     at += 2;
     if (flg >> 6 !== 1) throw new DecodeError(`unsupported lz4 frame version ${flg >> 6}`);
-    if ((flg & 0x02) !== 0 || (bd & 0x8f) !== 0) throw new DecodeError('lz4 frame descriptor reserved bits set');
+    if ((flg & 0x02) !== 0 || (bd & 0x8f) !== 0)
+      throw new DecodeError('lz4 frame descriptor reserved bits set');
     const independent = (flg & 0x20) !== 0;
     const blockChecksum = (flg & 0x10) !== 0;
     const hasContentSize = (flg & 0x08) !== 0;
@@ -222,7 +232,8 @@ function lz4Decompress(data: Buffer, maxBytes: number): Buffer {
       if (word === 0) break; // EndMark
       const uncompressed = (word & 0x80000000) !== 0;
       const size = word & 0x7fffffff;
-      if (size > blockMax) throw new DecodeError(`lz4 block of ${size} bytes exceeds the frame's ${blockMax}-byte maximum`);
+      if (size > blockMax)
+        throw new DecodeError(`lz4 block of ${size} bytes exceeds the frame's ${blockMax}-byte maximum`);
       need(size, 'block');
       const block = data.subarray(at, at + size);
       at += size;
@@ -443,7 +454,11 @@ export async function decompress(
 }
 
 /** Synchronous decompress for every codec but zstd (which throws a plain Error). */
-export function decompressSync(codec: Compression, data: Buffer, maxBytes = DEFAULT_MAX_DECOMPRESSED_BYTES): Buffer {
+export function decompressSync(
+  codec: Compression,
+  data: Buffer,
+  maxBytes = DEFAULT_MAX_DECOMPRESSED_BYTES,
+): Buffer {
   if (codec === Compression.Zstd) throw new Error('zstd has no synchronous decompressor; use decompress()');
   try {
     switch (codec) {

@@ -34,14 +34,26 @@ const kjsDecodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js')
 const KjsDecoder = require('kafkajs/src/protocol/decoder.js');
 const Long = require('kafkajs/src/utils/long.js');
 
-const ALL_CODECS = [Compression.None, Compression.Gzip, Compression.Snappy, Compression.Lz4, Compression.Zstd];
+const ALL_CODECS = [
+  Compression.None,
+  Compression.Gzip,
+  Compression.Snappy,
+  Compression.Lz4,
+  Compression.Zstd,
+];
 const T0 = 1_700_000_000_000;
 
 function sampleRecords(n: number) {
   return Array.from({ length: n }, (_, i) => ({
     key: i % 3 === 0 ? null : Buffer.from(`key-${i}`),
     value: i % 5 === 4 ? null : Buffer.from(`value-${i} `.repeat(1 + (i % 7))),
-    headers: i % 2 === 0 ? [{ key: 'h', value: Buffer.from(String(i)) }, { key: 'ünï', value: null }] : [],
+    headers:
+      i % 2 === 0
+        ? [
+            { key: 'h', value: Buffer.from(String(i)) },
+            { key: 'ünï', value: null },
+          ]
+        : [],
     timestamp: T0 + i * 3 - (i === 1 ? 10 : 0),
   }));
 }
@@ -111,7 +123,9 @@ describe('record batch round trip', () => {
   });
 
   it('empty batch', async () => {
-    const b = await decodeRecordBatch(await encodeRecordBatch({ records: [], baseTimestamp: T0, lastOffsetDelta: 4 }));
+    const b = await decodeRecordBatch(
+      await encodeRecordBatch({ records: [], baseTimestamp: T0, lastOffsetDelta: 4 }),
+    );
     assert.equal(b.records.length, 0);
     assert.equal(b.lastOffsetDelta, 4);
   });
@@ -147,7 +161,9 @@ describe('record batch round trip', () => {
     const headers = Array.from({ length: 300 }, (_, i) => ({ key: `k${i}`, value: Buffer.alloc(i, i) }));
     const value = Buffer.alloc(200_000, 0xab);
     for (const codec of ALL_CODECS) {
-      const b = await decodeRecordBatch(await encodeRecordBatch({ records: [{ value, headers }], compression: codec }));
+      const b = await decodeRecordBatch(
+        await encodeRecordBatch({ records: [{ value, headers }], compression: codec }),
+      );
       assert.deepEqual(b.records[0]!.headers, headers);
       assert.deepEqual(b.records[0]!.value, value);
     }
@@ -197,8 +213,16 @@ describe('record batch validation', () => {
 
 describe('concatenated batches', () => {
   it('decodes all complete batches and ignores a trailing partial one', async () => {
-    const a = await encodeRecordBatch({ baseOffset: 0, records: sampleRecords(3), compression: Compression.Snappy });
-    const b = await encodeRecordBatch({ baseOffset: 3, records: sampleRecords(2), compression: Compression.Zstd });
+    const a = await encodeRecordBatch({
+      baseOffset: 0,
+      records: sampleRecords(3),
+      compression: Compression.Snappy,
+    });
+    const b = await encodeRecordBatch({
+      baseOffset: 3,
+      records: sampleRecords(2),
+      compression: Compression.Zstd,
+    });
     const c = await encodeRecordBatch({ baseOffset: 5, records: sampleRecords(4) });
     const all = Buffer.concat([a, b, c]);
     assert.deepEqual(
@@ -212,7 +236,10 @@ describe('concatenated batches', () => {
         [0, 3],
       );
     }
-    assert.deepEqual(decodeRecordBatchesSync(Buffer.concat([a, c])).map((x) => x.records.length), [3, 4]);
+    assert.deepEqual(
+      decodeRecordBatchesSync(Buffer.concat([a, c])).map((x) => x.records.length),
+      [3, 4],
+    );
   });
 
   it('a corrupt complete batch still throws', async () => {
@@ -279,7 +306,13 @@ describe('kafkajs interop (golden)', () => {
   for (const codec of [Compression.None, Compression.Gzip]) {
     it(`kafkajs-encoded ${Compression[codec]} batch decodes with ours`, async () => {
       const kjsRecords = [
-        KjsRecord({ offsetDelta: 0, timestampDelta: 0, key: Buffer.from('k0'), value: Buffer.from('v0'), headers: { a: Buffer.from('1'), b: [Buffer.from('2'), Buffer.from('3')] } }),
+        KjsRecord({
+          offsetDelta: 0,
+          timestampDelta: 0,
+          key: Buffer.from('k0'),
+          value: Buffer.from('v0'),
+          headers: { a: Buffer.from('1'), b: [Buffer.from('2'), Buffer.from('3')] },
+        }),
         KjsRecord({ offsetDelta: 1, timestampDelta: -4, key: null, value: Buffer.from('v1') }),
         KjsRecord({ offsetDelta: 2, timestampDelta: 9, key: Buffer.from('k2'), value: null }),
       ];
@@ -326,7 +359,12 @@ describe('kafkajs interop (golden)', () => {
         baseOffset: 7,
         compression: codec,
         records: [
-          { key: Buffer.from('x'), value: Buffer.from('hello'), headers: [{ key: 'h', value: Buffer.from('hv') }], timestamp: T0 },
+          {
+            key: Buffer.from('x'),
+            value: Buffer.from('hello'),
+            headers: [{ key: 'h', value: Buffer.from('hv') }],
+            timestamp: T0,
+          },
           { key: null, value: null, timestamp: T0 + 1 },
         ],
       });

@@ -243,7 +243,8 @@ export function encodeRecordBatchSync(input: EncodeBatchInput): Buffer {
 
 function checkCodec(attributes: number): Compression {
   const codec = attributes & COMPRESSION_MASK;
-  if (codec > Compression.Zstd) throw new DecodeError(`unknown compression codec ${codec} in batch attributes`);
+  if (codec > Compression.Zstd)
+    throw new DecodeError(`unknown compression codec ${codec} in batch attributes`);
   return codec as Compression;
 }
 
@@ -286,7 +287,8 @@ function decodeRecords(
       const hk = rr.rawBytes(keyLen).toString('utf8');
       headers[h] = { key: hk, value: readVarintBytes(rr) };
     }
-    if (rr.offset !== end) throw new DecodeError(`record ${i} declared ${length} bytes but used ${rr.offset - (end - length)}`);
+    if (rr.offset !== end)
+      throw new DecodeError(`record ${i} declared ${length} bytes but used ${rr.offset - (end - length)}`);
     r.offset = end;
     records[i] = {
       attributes,
@@ -299,7 +301,8 @@ function decodeRecords(
       timestamp: logAppendTime ?? baseTimestamp + timestampDelta,
     };
   }
-  if (r.remaining !== 0) throw new DecodeError(`${r.remaining} bytes left after the batch's ${count} records`);
+  if (r.remaining !== 0)
+    throw new DecodeError(`${r.remaining} bytes left after the batch's ${count} records`);
   return records;
 }
 
@@ -336,7 +339,11 @@ function finish(opened: ReturnType<typeof openBatch>, plain: Buffer): RecordBatc
  * truncated, corrupt (CRC) or malformed batch, or one that decompresses past the cap.
  * Key, value and header values are views into `buf` (or into the decompressed section).
  */
-export async function decodeRecordBatch(buf: Buffer, at = 0, options: DecodeBatchOptions = {}): Promise<RecordBatch> {
+export async function decodeRecordBatch(
+  buf: Buffer,
+  at = 0,
+  options: DecodeBatchOptions = {},
+): Promise<RecordBatch> {
   const opened = openBatch(buf, at);
   const max = options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
   const plain = await decompress(opened.compression, opened.section, max);
@@ -354,7 +361,11 @@ export function decodeRecordBatchSync(buf: Buffer, at = 0, options: DecodeBatchO
  * Where the complete batches in a buffer of concatenated batches lie. A trailing partial batch
  * (a fetch response cut at maxBytes) ends the walk silently; a complete but corrupt one throws.
  */
-export function completeBatchOffsets(buf: Buffer, start = 0, end = buf.length): { at: number; size: number }[] {
+export function completeBatchOffsets(
+  buf: Buffer,
+  start = 0,
+  end = buf.length,
+): { at: number; size: number }[] {
   const out: { at: number; size: number }[] = [];
   let at = start;
   while (end - at >= BATCH_LOG_OVERHEAD) {
@@ -371,7 +382,10 @@ export function completeBatchOffsets(buf: Buffer, start = 0, end = buf.length): 
 }
 
 /** Decodes every complete batch in `buf`; a trailing partial batch is ignored. */
-export async function decodeRecordBatches(buf: Buffer, options: DecodeBatchOptions = {}): Promise<RecordBatch[]> {
+export async function decodeRecordBatches(
+  buf: Buffer,
+  options: DecodeBatchOptions = {},
+): Promise<RecordBatch[]> {
   const batches: RecordBatch[] = [];
   for (const { at, size } of completeBatchOffsets(buf)) {
     batches.push(await decodeRecordBatch(buf.subarray(0, at + size), at, options));
@@ -381,7 +395,9 @@ export async function decodeRecordBatches(buf: Buffer, options: DecodeBatchOptio
 
 /** Synchronous decodeRecordBatches (zstd batches throw a plain Error). */
 export function decodeRecordBatchesSync(buf: Buffer, options: DecodeBatchOptions = {}): RecordBatch[] {
-  return completeBatchOffsets(buf).map(({ at, size }) => decodeRecordBatchSync(buf.subarray(0, at + size), at, options));
+  return completeBatchOffsets(buf).map(({ at, size }) =>
+    decodeRecordBatchSync(buf.subarray(0, at + size), at, options),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -403,7 +419,11 @@ export interface ControlRecord {
 }
 
 /** Key: version int16 + type int16. Value (ABORT/COMMIT): version int16 + coordinatorEpoch int32. */
-export function encodeControlRecord(marker: { type: ControlRecordType; coordinatorEpoch: number; version?: number }): {
+export function encodeControlRecord(marker: {
+  type: ControlRecordType;
+  coordinatorEpoch: number;
+  version?: number;
+}): {
   key: Buffer;
   value: Buffer;
 } {
