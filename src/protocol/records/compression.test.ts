@@ -135,6 +135,37 @@ describe('lz4 frame format', () => {
     assert.equal((await decompress(Compression.Lz4, frame)).toString(), 'abcdefghabcdefghXXXXX');
   });
 
+  it('decodes a maximum-ratio block (every byte a match-length extension)', async () => {
+    // 1 literal 'a', match at offset 1 of length 19 + 250*255, then the mandatory 5 literals.
+    const block = Buffer.concat([
+      hex('1f'),
+      Buffer.from('a'),
+      hex('0100'),
+      Buffer.alloc(250, 0xff),
+      hex('00 50'),
+      Buffer.from('aaaaa'),
+    ]);
+    const frame = Buffer.concat([
+      LZ4_MAGIC,
+      hex('60 40 82'),
+      Buffer.from([block.length, block.length >> 8, 0, 0]),
+      block,
+      hex('00000000'),
+    ]);
+    const out = await decompress(Compression.Lz4, frame);
+    assert.equal(out.length, 1 + 19 + 250 * 255 + 5);
+    assert.ok(out.every((b) => b === 0x61));
+  });
+
+  it('thousands of tiny blocks in a 4 MiB-block frame decode quickly', async () => {
+    const parts = [LZ4_MAGIC, hex('60 70 00')];
+    for (let i = 0; i < 20_000; i++) parts.push(hex('06000000'), helloBlock);
+    parts.push(hex('00000000'));
+    const t = Date.now();
+    assert.equal((await decompress(Compression.Lz4, Buffer.concat(parts))).length, 100_000);
+    assert.ok(Date.now() - t < 1000);
+  });
+
   it('our frames are LZ4 frames with independent blocks, readable by lz4-napi frame decoder', async () => {
     const data = Buffer.alloc(300_000, 3);
     const z = await compress(Compression.Lz4, data);

@@ -245,11 +245,13 @@ function lz4Decompress(data: Buffer, maxBytes: number): Buffer {
       if (uncompressed) {
         plain = block;
       } else {
-        // lz4-napi's block decoder takes a 4-byte LE size prefix; it allocates that much and
-        // accepts shorter output, so blockMax is both the bound and the allocation: at most one
-        // block's worth (<= 4 MiB) is ever held beyond the cap checked below.
+        // lz4-napi's block decoder takes a 4-byte LE size prefix, allocates that much (zeroed)
+        // and accepts shorter output. Every compressed byte yields at most 255 output bytes
+        // (a match-length extension byte), so the prefix is min(blockMax, 255*size + 64): exact
+        // enough that thousands of tiny blocks in a 4 MiB-block frame do not each cost a 4 MiB
+        // allocation, and never more than one block's worth (<= 4 MiB) beyond the cap below.
         const prefixed = Buffer.allocUnsafe(4 + size);
-        prefixed.writeUInt32LE(blockMax, 0);
+        prefixed.writeUInt32LE(Math.min(blockMax, size * 255 + 64), 0);
         block.copy(prefixed, 4);
         let dict: Buffer | undefined;
         if (!independent && out.length > frameStart) dict = lastBytes(out, frameStart, LZ4_WINDOW);
