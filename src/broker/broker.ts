@@ -1,0 +1,108 @@
+/**
+ * The broker's composition root: wires config, topics (storage), producer ids, fetch sessions,
+ * metrics, the request dispatcher and the network server, and owns their start and stop order.
+ *
+ * Start order: data dir and meta.properties, then topics (logs recover here), then the Kafka
+ * listener, then metrics; the "ready" line is printed by the CLI only after all of them.
+ * Stop order is the reverse, so no request can reach a closed log.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BrokerConfig } from './config.js';
+import { Dispatcher } from './dispatcher.js';
+import { FetchSessionCache } from './fetch-sessions.js';
+import { allHandlers } from './handlers/index.js';
+import { BrokerMetrics } from './metrics.js';
+import { type Logger, NetworkServer } from './network.js';
+import { ProducerIdManager } from './producer-ids.js';
+import { TopicManager } from './topics.js';
+
+export const consoleLogger: Logger = {
+  info: (m) => console.log(`[sluice] ${m}`),
+  warn: (m) => console.warn(`[sluice] WARN ${m}`),
+  error: (m) => console.error(`[sluice] ERROR ${m}`),
+};
+
+/** Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding (22 chars). */
+function newClusterId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export class Broker {
+  readonly topics: TopicManager;
+  readonly fetchSessions = new FetchSessionCache();
+  readonly metrics: BrokerMetrics;
+  readonly dispatcher: Dispatcher<Broker>;
+  producerIds!: ProducerIdManager;
+  clusterId = '';
+  private network?: NetworkServer;
+  private retentionTimer?: NodeJS.Timeout;
+  /** The address actually bound (port 0 in tests picks a free one). */
+  address = { host: '', port: 0 };
+  metricsAddress: { host: string; port: number } | null = null;
+
+  constructor(
+    readonly config: BrokerConfig,
+    readonly log: Logger = consoleLogger,
+  ) {
+    this.topics = new TopicManager(config, log);
+    this.metrics = new BrokerMetrics(this);
+    this.dispatcher = new Dispatcher<Broker>(this, allHandlers, this.metrics);
+  }
+
+  get nodeId(): number {
+    return this.config.nodeId;
+  }
+
+  /** The host and port clients are told to use (advertised.listeners). */
+  get advertised(): { host: string; port: number } {
+    return {
+      host: this.config.advertisedHost,
+      port: this.config.advertisedPort === 0 ? this.address.port : this.config.advertisedPort,
+    };
+  }
+
+  private async loadMetaProperties(): Promise<void> {
+    const path = join(this.config.dataDir, 'meta.properties');
+    try {
+      const text = await readFile(path, 'utf8');
+      const m = /^cluster\.id=(.+)$/m.exec(text);
+      if (m) this.clusterId = m[1]!.trim();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (!this.clusterId) {
+      this.clusterId = this.config.clusterId || newClusterId();
+      await writeFile(path, `# Written by Sluice on first start\nversion=1\ncluster.id=${this.clusterId}\nnode.id=${this.config.nodeId}\n`);
+    }
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.config.dataDir, { recursive: true });
+    await this.loadMetaProperties();
+    this.producerIds = await ProducerIdManager.open(join(this.config.dataDir, 'producer-ids'));
+    await this.topics.load();
+    this.network = new NetworkServer(this.dispatcher, this.config, this.log);
+    this.address = await this.network.listen(this.config.port, this.config.host);
+    if (this.config.advertisedPort === 0) this.config.advertisedPort = this.address.port;
+    if (this.config.metricsPort >= 0) {
+      this.metricsAddress = await this.metrics.listen(this.config.metricsPort, this.config.metricsHost);
+    }
+    this.retentionTimer = setInterval(() => {
+      this.topics.applyRetention().then(
+        (n) => n > 0 && this.log.info(`retention deleted ${n} segment(s)`),
+        (err: unknown) => this.log.error(`retention failed: ${(err as Error).message}`),
+      );
+    }, this.config.logRetentionCheckIntervalMs);
+    this.retentionTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    await this.network?.close();
+    await this.metrics.close();
+    await this.topics.close();
+  }
+}

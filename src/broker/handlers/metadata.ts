@@ -1,0 +1,73 @@
+/**
+ * Metadata (key 3), v0-12. Answers for all topics (null list, or the empty list in v0) or the
+ * named ones (by name, or by topic id in v10+), creating unknown topics when
+ * auto.create.topics.enable is set and the request allows it (always for v0-3, as Kafka).
+ * A single-node broker is leader and sole replica of every partition.
+ */
+
+import { ErrorCode } from '../../protocol/errors.js';
+import { ApiKey } from '../../protocol/generated/index.js';
+import type { MetadataResponseTopic } from '../../protocol/generated/metadata-response.js';
+import { ZERO_UUID, type Encodable } from '../../protocol/codec-support.js';
+import type { Broker } from '../broker.js';
+import { defineHandler } from '../dispatcher.js';
+import { type Topic, validateTopicName } from '../topics.js';
+
+export function describeTopic(broker: Broker, t: Topic): Encodable<MetadataResponseTopic> {
+  return {
+    errorCode: 0,
+    name: t.meta.name,
+    topicId: t.meta.topicId,
+    isInternal: t.meta.name.startsWith('__'),
+    partitions: t.partitions.map((p) => ({
+      errorCode: 0,
+      partitionIndex: p.index,
+      leaderId: broker.nodeId,
+      leaderEpoch: p.leaderEpoch,
+      replicaNodes: [broker.nodeId],
+      isrNodes: [broker.nodeId],
+      offlineReplicas: [],
+    })),
+    topicAuthorizedOperations: -2147483648,
+  };
+}
+
+export const metadataHandler = defineHandler<Broker, ApiKey.Metadata>(ApiKey.Metadata, { min: 0, max: 12 }, async (ctx, req) => {
+  const broker = ctx.broker;
+  const topics: Encodable<MetadataResponseTopic>[] = [];
+  const all = req.topics === null || (ctx.apiVersion === 0 && req.topics.length === 0);
+  if (all) {
+    for (const t of broker.topics.list()) topics.push(describeTopic(broker, t));
+  } else {
+    const allowAuto = ctx.apiVersion < 4 || req.allowAutoTopicCreation;
+    for (const rt of req.topics ?? []) {
+      if (rt.name === null || rt.name === undefined) {
+        const t = rt.topicId && rt.topicId !== ZERO_UUID ? broker.topics.getById(rt.topicId) : undefined;
+        if (t) topics.push(describeTopic(broker, t));
+        else topics.push({ errorCode: ErrorCode.UNKNOWN_TOPIC_ID, name: null, topicId: rt.topicId, partitions: [] });
+        continue;
+      }
+      let t = broker.topics.get(rt.name);
+      if (!t && allowAuto) t = (await broker.topics.autoCreate(rt.name)) ?? undefined;
+      if (t) topics.push(describeTopic(broker, t));
+      else {
+        const invalid = validateTopicName(rt.name) !== null;
+        topics.push({
+          errorCode: invalid ? ErrorCode.INVALID_TOPIC_EXCEPTION : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+          name: rt.name,
+          topicId: ZERO_UUID,
+          partitions: [],
+        });
+      }
+    }
+  }
+  const adv = broker.advertised;
+  return {
+    throttleTimeMs: 0,
+    brokers: [{ nodeId: broker.nodeId, host: adv.host, port: adv.port, rack: null }],
+    clusterId: broker.clusterId,
+    controllerId: broker.nodeId,
+    topics,
+    clusterAuthorizedOperations: -2147483648,
+  };
+});

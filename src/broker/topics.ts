@@ -1,0 +1,254 @@
+/**
+ * The topics this broker hosts: names, ids, partition counts, per-topic configs and the open
+ * partition logs.
+ *
+ * Topic metadata lives in `<dataDir>/topics.json`, replaced atomically (write, fsync, rename) on
+ * every change, so a crash leaves either the old or the new file. Partition data lives in
+ * `<dataDir>/<topic>-<partition>/`, Kafka's layout. The replicated cluster will move this
+ * metadata into the Raft metadata log; this class is the seam where that happens.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCode, KafkaError } from '../protocol/errors.js';
+import { type LogConfig, PartitionLog } from '../storage/index.js';
+import { type BrokerConfig, TOPIC_CONFIG_DEFAULTS, type TopicConfigName, type TopicConfigValues, validateTopicConfig } from './config.js';
+import type { Logger } from './network.js';
+import { Partition } from './partition.js';
+
+export interface TopicMeta {
+  name: string;
+  /** 32 hex chars (a Kafka Uuid). */
+  topicId: string;
+  partitions: number;
+  /** Only the configs set on the topic; the rest come from broker defaults. */
+  configs: Partial<Record<TopicConfigName, string>>;
+}
+
+export interface Topic {
+  meta: TopicMeta;
+  partitions: Partition[];
+}
+
+const TOPIC_NAME = /^[a-zA-Z0-9._-]+$/;
+export const TOPIC_NAME_MAX_LENGTH = 249;
+
+export function validateTopicName(name: string): string | null {
+  if (name.length === 0) return 'Topic name is illegal, it can\'t be empty';
+  if (name === '.' || name === '..') return 'Topic name cannot be "." or ".."';
+  if (name.length > TOPIC_NAME_MAX_LENGTH) return `Topic name is illegal, it can't be longer than ${TOPIC_NAME_MAX_LENGTH} characters`;
+  if (!TOPIC_NAME.test(name)) return `Topic name "${name}" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'`;
+  return null;
+}
+
+/** A random topic id; never the zero uuid, which Kafka reserves for "no id". */
+export function newTopicId(): string {
+  let id = randomBytes(16).toString('hex');
+  while (/^0+$/.test(id)) id = randomBytes(16).toString('hex');
+  return id;
+}
+
+export class TopicManager {
+  private readonly topics = new Map<string, Topic>();
+  private readonly byId = new Map<string, Topic>();
+  private persistChain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly config: BrokerConfig,
+    private readonly log: Logger,
+    private readonly nowMs: () => number = Date.now,
+  ) {}
+
+  private get metaPath(): string {
+    return join(this.config.dataDir, 'topics.json');
+  }
+
+  effectiveConfig(meta: TopicMeta): TopicConfigValues {
+    return { ...this.config.topicDefaults, ...meta.configs } as TopicConfigValues;
+  }
+
+  private logConfig(values: TopicConfigValues): LogConfig {
+    return {
+      segmentBytes: Number(values['segment.bytes']),
+      segmentMs: Number(values['segment.ms']),
+      retentionMs: Number(values['retention.ms']),
+      retentionBytes: Number(values['retention.bytes']),
+      indexIntervalBytes: Number(values['index.interval.bytes']),
+    };
+  }
+
+  async load(): Promise<void> {
+    await mkdir(this.config.dataDir, { recursive: true });
+    let metas: TopicMeta[] = [];
+    try {
+      metas = JSON.parse(await readFile(this.metaPath, 'utf8')) as TopicMeta[];
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    for (const meta of metas) {
+      const topic: Topic = { meta, partitions: [] };
+      for (let p = 0; p < meta.partitions; p++) topic.partitions.push(await this.openPartition(meta, p));
+      this.topics.set(meta.name, topic);
+      this.byId.set(meta.topicId, topic);
+    }
+  }
+
+  private async openPartition(meta: TopicMeta, index: number): Promise<Partition> {
+    const values = this.effectiveConfig(meta);
+    const dir = join(this.config.dataDir, `${meta.name}-${index}`);
+    const log = await PartitionLog.open(dir, this.logConfig(values), {
+      logger: { warn: (m: string) => this.log.warn(`${meta.name}-${index}: ${m}`) },
+    });
+    const partition = new Partition(meta.name, index, log, values, this.nowMs);
+    await partition.rebuildProducerState();
+    return partition;
+  }
+
+  private persist(): Promise<void> {
+    const text = JSON.stringify(
+      [...this.topics.values()].map((t) => t.meta),
+      null,
+      1,
+    );
+    const run = async () => {
+      const tmp = `${this.metaPath}.tmp`;
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(text);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.metaPath);
+    };
+    this.persistChain = this.persistChain.then(run, run);
+    return this.persistChain;
+  }
+
+  get(name: string): Topic | undefined {
+    return this.topics.get(name);
+  }
+  getById(topicId: string): Topic | undefined {
+    return this.byId.get(topicId);
+  }
+  list(): Topic[] {
+    return [...this.topics.values()];
+  }
+
+  partition(topic: string, index: number): Partition | undefined {
+    return this.topics.get(topic)?.partitions[index];
+  }
+
+  /** Validates a topic creation without applying it; returns the error to answer or null. */
+  validateCreate(name: string, partitions: number, replicationFactor: number, configs: [string, string][]): KafkaError | null {
+    const nameErr = validateTopicName(name);
+    if (nameErr) return new KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, nameErr);
+    if (this.topics.has(name)) return new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `Topic '${name}' already exists.`);
+    if (partitions !== -1 && partitions < 1) return new KafkaError(ErrorCode.INVALID_PARTITIONS, 'Number of partitions must be larger than 0.');
+    if (partitions > 100000) return new KafkaError(ErrorCode.INVALID_PARTITIONS, 'Number of partitions must be at most 100000.');
+    if (replicationFactor !== -1 && replicationFactor !== 1) {
+      return new KafkaError(
+        ErrorCode.INVALID_REPLICATION_FACTOR,
+        `Unable to replicate the partition ${replicationFactor} time(s): The target replication factor of ${replicationFactor} cannot be reached because only 1 broker(s) are registered.`,
+      );
+    }
+    for (const [k, v] of configs) {
+      const err = validateTopicConfig(k, v);
+      if (err) return new KafkaError(ErrorCode.INVALID_CONFIG, err);
+    }
+    return null;
+  }
+
+  async create(name: string, partitions: number, configs: [string, string][] = []): Promise<Topic> {
+    const n = partitions === -1 ? this.config.numPartitions : partitions;
+    const err = this.validateCreate(name, n, 1, configs);
+    if (err) throw err;
+    const meta: TopicMeta = { name, topicId: newTopicId(), partitions: n, configs: {} };
+    for (const [k, v] of configs) meta.configs[k as TopicConfigName] = v;
+    const topic: Topic = { meta, partitions: [] };
+    // Registered before the logs open so a concurrent create of the same name sees it.
+    this.topics.set(name, topic);
+    this.byId.set(meta.topicId, topic);
+    try {
+      for (let p = 0; p < n; p++) topic.partitions.push(await this.openPartition(meta, p));
+      await this.persist();
+    } catch (e) {
+      this.topics.delete(name);
+      this.byId.delete(meta.topicId);
+      throw e;
+    }
+    this.log.info(`created topic ${name} with ${n} partition(s)`);
+    return topic;
+  }
+
+  /** Auto-creation on Metadata/Produce (auto.create.topics.enable); returns the topic or null. */
+  async autoCreate(name: string): Promise<Topic | null> {
+    const existing = this.topics.get(name);
+    if (existing) return existing;
+    if (!this.config.autoCreateTopicsEnable || validateTopicName(name) !== null) return null;
+    try {
+      return await this.create(name, this.config.numPartitions);
+    } catch (err) {
+      if (err instanceof KafkaError && err.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) return this.topics.get(name) ?? null;
+      throw err;
+    }
+  }
+
+  async delete(name: string): Promise<void> {
+    const topic = this.topics.get(name);
+    if (!topic) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    this.topics.delete(name);
+    this.byId.delete(topic.meta.topicId);
+    await this.persist();
+    for (const p of topic.partitions) {
+      await p.log.close();
+      await rm(join(this.config.dataDir, `${name}-${p.index}`), { recursive: true, force: true });
+    }
+    this.log.info(`deleted topic ${name}`);
+  }
+
+  async addPartitions(name: string, total: number): Promise<void> {
+    const topic = this.topics.get(name);
+    if (!topic) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    const current = topic.meta.partitions;
+    if (total <= current) {
+      throw new KafkaError(
+        ErrorCode.INVALID_PARTITIONS,
+        `Topic currently has ${current} partitions, which is higher than the requested ${total}.`,
+      );
+    }
+    for (let p = current; p < total; p++) topic.partitions.push(await this.openPartition(topic.meta, p));
+    topic.meta.partitions = total;
+    await this.persist();
+  }
+
+  /** Replaces (AlterConfigs) or edits (IncrementalAlterConfigs) a topic's configs. */
+  async setConfigs(name: string, configs: Partial<Record<TopicConfigName, string>>): Promise<void> {
+    const topic = this.topics.get(name);
+    if (!topic) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    topic.meta.configs = configs;
+    const values = this.effectiveConfig(topic.meta);
+    for (const p of topic.partitions) {
+      p.updateConfig(values);
+      p.log.updateConfig(this.logConfig(values));
+    }
+    await this.persist();
+  }
+
+  /** Applies retention to every partition; returns the number of segments deleted. */
+  async applyRetention(): Promise<number> {
+    let deleted = 0;
+    for (const t of this.topics.values()) {
+      for (const p of t.partitions) deleted += await p.log.applyRetention(this.nowMs());
+    }
+    return deleted;
+  }
+
+  async close(): Promise<void> {
+    await this.persistChain.catch(() => {});
+    for (const t of this.topics.values()) for (const p of t.partitions) await p.log.close();
+  }
+}
+
+export { TOPIC_CONFIG_DEFAULTS };
