@@ -775,7 +775,14 @@ export class PartitionLog {
         await unlinkIfExists(this.fs, seg.timeIndexPath);
         if (seg.isEmpty) seg.firstAppendWallMs = null;
         else seg.firstAppendWallMs ??= this.clock.nowMs();
-        this.flushedOffsetValue = Math.min(this.flushedOffsetValue, this.logEndOffset);
+        // truncateToPosition synced the cut segment and every earlier one was synced at its roll
+        // (a no-op cut leaves it possibly dirty, so only then fall back to min()).
+        if (cutAt) {
+          this.dirty.delete(seg);
+          this.flushedOffsetValue = this.logEndOffset;
+        } else {
+          this.flushedOffsetValue = Math.min(this.flushedOffsetValue, this.logEndOffset);
+        }
         if (this.logStartOffsetValue > this.logEndOffset) {
           this.logStartOffsetValue = this.logEndOffset;
           await writeLogStartCheckpoint(this.fs, this.dir, this.logStartOffsetValue);
