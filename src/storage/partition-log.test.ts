@@ -506,6 +506,63 @@ describe('durability and recovery', () => {
   });
 });
 
+describe('concurrency', () => {
+  test('reads in flight survive concurrent retention, DeleteRecords, appends and close', async () => {
+    const deps = memDeps();
+    const { log } = await openMem({ segmentBytes: 250, retentionMs: -1, retentionBytes: 300 }, deps);
+    for (let i = 0; i < 40; i++) await log.append(valuesBatch([`c${i}`]));
+    const ops: Promise<unknown>[] = [];
+    const errors: unknown[] = [];
+    for (let i = 0; i < 40; i++) {
+      const offset = i;
+      ops.push(
+        log.read(offset, 400).then(
+          (r) => {
+            // Whatever a read returns must be the right records for its offset.
+            for (const rec of decodeValues(r.records)) assert.equal(rec.value, `c${rec.offset}`);
+          },
+          (e: unknown) => {
+            if (!(e instanceof OffsetOutOfRangeError)) errors.push(e);
+          },
+        ),
+      );
+      if (i === 5) ops.push(log.applyRetention());
+      if (i === 10) ops.push(log.deleteRecordsBefore(30));
+      if (i % 7 === 0) ops.push(log.append(valuesBatch([`c${40 + i / 7}`])));
+    }
+    await Promise.all(ops);
+    assert.deepEqual(errors, []);
+    assert.ok(log.logStartOffset >= 30);
+    const all = await readAll(log);
+    all.forEach((r) => assert.equal(r.value, `c${r.offset}`));
+    const reads = [log.read(log.logStartOffset, 1000), log.read(log.logStartOffset, 1000)];
+    await log.close();
+    await Promise.all(reads);
+    await assert.rejects(log.read(log.logStartOffset, 10), LogClosedError);
+    await assert.rejects(log.flush(), LogClosedError);
+  });
+
+  test('batches larger than the scan chunk read back whole (real filesystem)', async () => {
+    const base = await mkdtemp(path.join(tmpdir(), 'sluice-big-'));
+    try {
+      const log = await PartitionLog.open(path.join(base, 't-0'), { segmentBytes: 1 << 20 }, { logger: quiet });
+      const big = 'x'.repeat(200_000);
+      for (let i = 0; i < 6; i++) await log.append(valuesBatch([`${i}${big}`, `${i}`]));
+      assert.ok(log.segmentCount >= 2);
+      for (let off = 0; off < 12; off++) {
+        const r = await log.read(off, 10);
+        const recs = decodeValues(r.records);
+        assert.equal(recs.length, 2, 'exactly one whole batch');
+        assert.equal(recs[0]?.value, `${Math.floor(off / 2)}${big}`);
+      }
+      assert.equal((await log.read(0, 1 << 20)).nextOffset, 10, 'the sixth batch is in the next segment / over budget');
+      await log.close();
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('real filesystem implementation', () => {
   test('NodeFileSystem append/read/truncate/rename', async () => {
     const base = await mkdtemp(path.join(tmpdir(), 'sluice-nodefs-'));

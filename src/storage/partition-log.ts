@@ -504,7 +504,7 @@ export class PartitionLog {
    * later callers share a single follow-up sync that covers all of them.
    */
   flush(): Promise<void> {
-    this.assertOpen();
+    if (this.closed) return Promise.reject(new LogClosedError(this.dir));
     if (!this.syncInFlight) return this.startSync();
     this.nextSync ??= this.syncInFlight
       .catch(() => undefined)
