@@ -33,7 +33,11 @@ export async function readLogStartCheckpoint(
   return Number.isSafeInteger(offset) ? offset : null;
 }
 
-export async function writeLogStartCheckpoint(fs: LogFileSystem, dir: string, logStartOffset: number): Promise<void> {
+export async function writeLogStartCheckpoint(
+  fs: LogFileSystem,
+  dir: string,
+  logStartOffset: number,
+): Promise<void> {
   const p = path.join(dir, LOG_START_OFFSET_CHECKPOINT);
   await writeFileAtomic(fs, p, Buffer.from(`${CHECKPOINT_VERSION}\n${logStartOffset}\n`, 'utf8'));
   await fs.fsyncDir(dir);

@@ -67,7 +67,12 @@ class NodeLogFile implements LogFile {
   async append(data: Uint8Array): Promise<void> {
     let written = 0;
     while (written < data.length) {
-      const { bytesWritten } = await this.handle.write(data, written, data.length - written, this.endBytes + written);
+      const { bytesWritten } = await this.handle.write(
+        data,
+        written,
+        data.length - written,
+        this.endBytes + written,
+      );
       written += bytesWritten;
     }
     this.endBytes += data.length;

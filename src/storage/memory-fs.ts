@@ -41,7 +41,8 @@ class MemoryLogFile implements LogFile {
 
   private live(): MemInode {
     if (this.closed) throw new FsError('EBADF', `${this.path} is closed`);
-    if (this.generation !== this.fs.generation) throw new FsError('EBADF', `${this.path} handle predates a crash`);
+    if (this.generation !== this.fs.generation)
+      throw new FsError('EBADF', `${this.path} handle predates a crash`);
     return this.inode;
   }
 

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { ManualClock, MemoryFileSystem, PartitionLog, type LogConfig } from './index.js';
 import { batchSizeAt } from '../protocol/records/batch-header.js';
+import { type LogConfig, ManualClock, MemoryFileSystem, PartitionLog } from './index.js';
 import { decodeValues, valuesBatch } from './test-batches.js';
 
 const DIR = '/prop/topic-0';
@@ -26,15 +26,48 @@ type Cmd =
   | { kind: 'offsetForTimestamp'; back: number };
 
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('append' as const), batches: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 }) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('append' as const),
+      batches: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ kind: 'flush' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'crash' as const }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 5000 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('retentionTime' as const), retentionMs: fc.integer({ min: 0, max: 8000 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('retentionSize' as const), retentionBytes: fc.integer({ min: 0, max: 2000 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('deleteRecords' as const), frac: fc.double({ min: 0, max: 1, noNaN: true }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), frac: fc.double({ min: 0, max: 1, noNaN: true }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 5000 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('retentionTime' as const),
+      retentionMs: fc.integer({ min: 0, max: 8000 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('retentionSize' as const),
+      retentionBytes: fc.integer({ min: 0, max: 2000 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('deleteRecords' as const),
+      frac: fc.double({ min: 0, max: 1, noNaN: true }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('truncate' as const),
+      frac: fc.double({ min: 0, max: 1, noNaN: true }),
+    }),
+  },
   {
     weight: 3,
     arbitrary: fc.record({
@@ -45,7 +78,13 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
       hwFrac: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: null }),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('offsetForTimestamp' as const), back: fc.integer({ min: -100, max: 10000 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('offsetForTimestamp' as const),
+      back: fc.integer({ min: -100, max: 10000 }),
+    }),
+  },
 );
 
 interface ModelRecord {
@@ -104,7 +143,12 @@ test('PartitionLog matches an array model under random commands', async () => {
         const fs = new MemoryFileSystem();
         const clock = new ManualClock(1_000_000);
         const deps = { fs, clock, logger: { warn: () => {} } };
-        const cfg: Partial<LogConfig> = { segmentBytes, indexIntervalBytes, retentionMs: -1, retentionBytes: -1 };
+        const cfg: Partial<LogConfig> = {
+          segmentBytes,
+          indexIntervalBytes,
+          retentionMs: -1,
+          retentionBytes: -1,
+        };
         let log = await PartitionLog.open(DIR, cfg, deps);
         const model = new Model();
         try {
@@ -112,7 +156,12 @@ test('PartitionLog matches an array model under random commands', async () => {
             switch (cmd.kind) {
               case 'append': {
                 const nowMs = clock.nowMs();
-                const bufs = cmd.batches.map((n) => valuesBatch(Array.from({ length: n }, () => `v${counter++}`), nowMs));
+                const bufs = cmd.batches.map((n) =>
+                  valuesBatch(
+                    Array.from({ length: n }, () => `v${counter++}`),
+                    nowMs,
+                  ),
+                );
                 const firstValue = counter - cmd.batches.reduce((a, b) => a + b, 0);
                 const res = await log.append(Buffer.concat(bufs));
                 assert.equal(res.baseOffset, model.logEndOffset);
@@ -120,7 +169,13 @@ test('PartitionLog matches an array model under random commands', async () => {
                 let v = firstValue;
                 for (const n of cmd.batches) {
                   for (let k = 0; k < n; k++) {
-                    model.records.push({ offset: off + k, value: `v${v++}`, timestampMs: nowMs, batchBase: off, batchLast: off + n - 1 });
+                    model.records.push({
+                      offset: off + k,
+                      value: `v${v++}`,
+                      timestampMs: nowMs,
+                      batchBase: off,
+                      batchLast: off + n - 1,
+                    });
                   }
                   off += n;
                 }
@@ -160,7 +215,8 @@ test('PartitionLog matches an array model under random commands', async () => {
                 if (deleted === 0) assert.equal(after, before);
                 else assert.equal(after, log.segmentBaseOffsets[0]);
                 for (const r of model.records) {
-                  if (r.offset < after) assert.ok(clock.nowMs() - r.timestampMs > cmd.retentionMs, 'only expired records go');
+                  if (r.offset < after)
+                    assert.ok(clock.nowMs() - r.timestampMs > cmd.retentionMs, 'only expired records go');
                 }
                 model.logStartOffset = after;
                 model.dropBelow(after);
@@ -215,7 +271,10 @@ test('PartitionLog matches an array model under random commands', async () => {
               }
               case 'read': {
                 const offset = pick(cmd.frac, model.logStartOffset, model.logEndOffset);
-                const maxOffset = cmd.hwFrac === null ? undefined : pick(cmd.hwFrac, model.logStartOffset, model.logEndOffset);
+                const maxOffset =
+                  cmd.hwFrac === null
+                    ? undefined
+                    : pick(cmd.hwFrac, model.logStartOffset, model.logEndOffset);
                 const r = await log.read(offset, cmd.maxBytes, { minOneBatch: cmd.minOneBatch, maxOffset });
                 const recs = decodeValues(r.records);
                 const limit = Math.min(model.logEndOffset, maxOffset ?? Number.POSITIVE_INFINITY);
@@ -232,14 +291,23 @@ test('PartitionLog matches an array model under random commands', async () => {
                     .map((m) => ({ offset: m.offset, value: m.value })),
                 );
                 if (recs.length > 0) {
-                  assert.equal(recs[0]!.offset, model.at(offset)!.batchBase, 'starts with the batch holding offset');
+                  assert.equal(
+                    recs[0]!.offset,
+                    model.at(offset)!.batchBase,
+                    'starts with the batch holding offset',
+                  );
                   assert.equal(r.nextOffset, recs.at(-1)!.offset + 1);
                   // Whole batches only, and none at or past maxOffset.
                   assert.ok(model.at(recs.at(-1)!.offset)!.batchLast === recs.at(-1)!.offset);
-                  if (maxOffset !== undefined) assert.ok(model.at(recs.at(-1)!.offset)!.batchBase < maxOffset);
+                  if (maxOffset !== undefined)
+                    assert.ok(model.at(recs.at(-1)!.offset)!.batchBase < maxOffset);
                   if (r.records.length > cmd.maxBytes) {
                     assert.ok(cmd.minOneBatch);
-                    assert.equal(batchSizeAt(r.records, 0), r.records.length, 'oversized only as a single batch');
+                    assert.equal(
+                      batchSizeAt(r.records, 0),
+                      r.records.length,
+                      'oversized only as a single batch',
+                    );
                   }
                 } else {
                   assert.equal(r.nextOffset, offset);
@@ -253,7 +321,11 @@ test('PartitionLog matches an array model under random commands', async () => {
                 // Timestamps never decrease, so the first record at/after ts is the answer's batch.
                 const first = model.records.find((m) => m.timestampMs >= ts);
                 if (!first) assert.equal(got, null);
-                else assert.deepEqual(got, { offset: Math.max(first.batchBase, model.logStartOffset), timestamp: first.timestampMs });
+                else
+                  assert.deepEqual(got, {
+                    offset: Math.max(first.batchBase, model.logStartOffset),
+                    timestamp: first.timestampMs,
+                  });
                 break;
               }
             }

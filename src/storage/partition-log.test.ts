@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, stat, truncate as fsTruncate, readFile, writeFile } from 'node:fs/promises';
+import { truncate as fsTruncate, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -7,21 +7,23 @@ import { batchSizeAt, validateBatchAt } from '../protocol/records/batch-header.j
 import {
   InvalidRecordBatchError,
   LogClosedError,
+  type LogConfig,
   ManualClock,
   MemoryFileSystem,
   NodeFileSystem,
   OffsetOutOfRangeError,
   PartitionLog,
-  RecordBatchTooLargeError,
-  type LogConfig,
   type PartitionLogDeps,
+  RecordBatchTooLargeError,
 } from './index.js';
 import { decodeValues, valuesBatch } from './test-batches.js';
 
 const DIR = '/data/topic-0';
 const quiet = { warn: (_msg: string) => {} };
 
-function memDeps(clock = new ManualClock()): PartitionLogDeps & { fs: MemoryFileSystem; clock: ManualClock; warnings: string[] } {
+function memDeps(
+  clock = new ManualClock(),
+): PartitionLogDeps & { fs: MemoryFileSystem; clock: ManualClock; warnings: string[] } {
   const warnings: string[] = [];
   return { fs: new MemoryFileSystem(), clock, logger: { warn: (m) => warnings.push(m) }, warnings };
 }
@@ -38,7 +40,10 @@ async function appendGroups(log: PartitionLog, groups: string[][], timestampMs =
   return bases;
 }
 
-async function readAll(log: PartitionLog, from = log.logStartOffset): Promise<Array<{ offset: number; value: string | null }>> {
+async function readAll(
+  log: PartitionLog,
+  from = log.logStartOffset,
+): Promise<Array<{ offset: number; value: string | null }>> {
   const out: Array<{ offset: number; value: string | null }> = [];
   let next = from;
   while (next < log.logEndOffset) {
@@ -54,7 +59,12 @@ describe('append and read', () => {
   test('round trip of real v2 batches with contiguous offsets', async () => {
     const { log } = await openMem();
     const r1 = await log.append(valuesBatch(['a', 'b', 'c'], 1000));
-    assert.deepEqual(r1, { baseOffset: 0, lastOffset: 2, logAppendTimeMs: r1.logAppendTimeMs, firstBatchPosition: 0 });
+    assert.deepEqual(r1, {
+      baseOffset: 0,
+      lastOffset: 2,
+      logAppendTimeMs: r1.logAppendTimeMs,
+      firstBatchPosition: 0,
+    });
     const r2 = await log.append(valuesBatch(['d'], 1001));
     assert.equal(r2.baseOffset, 3);
     assert.equal(r2.lastOffset, 3);
@@ -84,7 +94,10 @@ describe('append and read', () => {
     // At logEndOffset: empty.
     assert.deepEqual(await log.read(7, 100), { records: Buffer.alloc(0), nextOffset: 7 });
     await assert.rejects(log.read(8, 100), OffsetOutOfRangeError);
-    await assert.rejects(log.read(-1, 100), (e: unknown) => e instanceof OffsetOutOfRangeError && e.code === 'OFFSET_OUT_OF_RANGE');
+    await assert.rejects(
+      log.read(-1, 100),
+      (e: unknown) => e instanceof OffsetOutOfRangeError && e.code === 'OFFSET_OUT_OF_RANGE',
+    );
     await log.close();
   });
 
@@ -121,7 +134,10 @@ describe('append and read', () => {
     const b = valuesBatch(['x']);
     await assert.rejects(log.append(b.subarray(0, b.length - 1)), InvalidRecordBatchError);
     const big = valuesBatch(['x'.repeat(300)]);
-    await assert.rejects(log.append(big), (e: unknown) => e instanceof RecordBatchTooLargeError && e.code === 'RECORD_BATCH_TOO_LARGE');
+    await assert.rejects(
+      log.append(big),
+      (e: unknown) => e instanceof RecordBatchTooLargeError && e.code === 'RECORD_BATCH_TOO_LARGE',
+    );
     assert.equal(log.logEndOffset, 0);
     await log.close();
     await assert.rejects(log.append(valuesBatch(['y'])), LogClosedError);
@@ -129,7 +145,9 @@ describe('append and read', () => {
 
   test('concurrent appends serialize: offsets follow file order', async () => {
     const { log } = await openMem({ segmentBytes: 1000 });
-    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => log.append(valuesBatch([`v${i}`, `w${i}`]))));
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => log.append(valuesBatch([`v${i}`, `w${i}`]))),
+    );
     results.forEach((r, i) => {
       assert.equal(r.baseOffset, i * 2);
       assert.equal(r.lastOffset, i * 2 + 1);
@@ -176,7 +194,8 @@ describe('segments', () => {
       assert.ok(names.includes(`${stem}.timeindex`));
     }
     let totalBytes = 0;
-    for (const base of bases) totalBytes += deps.fs.readFileSync(path.join(DIR, `${String(base).padStart(20, '0')}.log`))!.length;
+    for (const base of bases)
+      totalBytes += deps.fs.readFileSync(path.join(DIR, `${String(base).padStart(20, '0')}.log`))!.length;
     assert.equal(log.sizeBytes, totalBytes);
     // Every offset reads back its own record, whichever segment holds it.
     for (let off = 0; off < values.length; off += 3) {
@@ -330,7 +349,8 @@ describe('deletion and retention', () => {
 
   test('batchHeaders walks every batch header from an offset', async () => {
     const { log } = await openMem({ segmentBytes: 300 });
-    for (let i = 0; i < 10; i++) await log.append(valuesBatch([`a${i}`, `b${i}`, `c${i}`], 0, { producerId: 42, baseSequence: i * 3 }));
+    for (let i = 0; i < 10; i++)
+      await log.append(valuesBatch([`a${i}`, `b${i}`, `c${i}`], 0, { producerId: 42, baseSequence: i * 3 }));
     const seen = [];
     for await (const e of log.batchHeaders(4)) seen.push(e);
     assert.equal(seen.length, 9); // batch [3..5] contains offset 4
@@ -463,7 +483,10 @@ describe('durability and recovery', () => {
     assert.equal(log.flushedOffset, 12);
     for (let i = 12; i < 15; i++) await log.append(valuesBatch([`d${i}`]));
     assert.equal(log.flushedOffset, 12);
-    assert.ok(deps.fs.unsyncedBytes(path.join(DIR, `${String(log.activeSegmentBaseOffset).padStart(20, '0')}.log`)) > 0);
+    assert.ok(
+      deps.fs.unsyncedBytes(path.join(DIR, `${String(log.activeSegmentBaseOffset).padStart(20, '0')}.log`)) >
+        0,
+    );
     deps.fs.crash();
 
     const again = await PartitionLog.open(DIR, cfg, deps);
@@ -545,7 +568,11 @@ describe('concurrency', () => {
   test('batches larger than the scan chunk read back whole (real filesystem)', async () => {
     const base = await mkdtemp(path.join(tmpdir(), 'sluice-big-'));
     try {
-      const log = await PartitionLog.open(path.join(base, 't-0'), { segmentBytes: 1 << 20 }, { logger: quiet });
+      const log = await PartitionLog.open(
+        path.join(base, 't-0'),
+        { segmentBytes: 1 << 20 },
+        { logger: quiet },
+      );
       const big = 'x'.repeat(200_000);
       for (let i = 0; i < 6; i++) await log.append(valuesBatch([`${i}${big}`, `${i}`]));
       assert.ok(log.segmentCount >= 2);
@@ -555,7 +582,11 @@ describe('concurrency', () => {
         assert.equal(recs.length, 2, 'exactly one whole batch');
         assert.equal(recs[0]?.value, `${Math.floor(off / 2)}${big}`);
       }
-      assert.equal((await log.read(0, 1 << 20)).nextOffset, 10, 'the sixth batch is in the next segment / over budget');
+      assert.equal(
+        (await log.read(0, 1 << 20)).nextOffset,
+        10,
+        'the sixth batch is in the next segment / over budget',
+      );
       await log.close();
     } finally {
       await rm(base, { recursive: true, force: true });

@@ -20,6 +20,7 @@
  * place: both fields sit outside the CRC, so the batch stays valid and no copy is needed.
  */
 
+import * as path from 'node:path';
 import {
   BATCH_HEADER_BYTES,
   BATCH_LOG_OVERHEAD,
@@ -44,8 +45,14 @@ import {
   StorageIoError,
 } from './errors.js';
 import { type LogFileSystem, NodeFileSystem } from './fs.js';
-import { ChunkedReader, INT32_MAX, LogSegment, scanHeaders, segmentFileName, unlinkIfExists } from './segment.js';
-import * as path from 'node:path';
+import {
+  ChunkedReader,
+  INT32_MAX,
+  LogSegment,
+  scanHeaders,
+  segmentFileName,
+  unlinkIfExists,
+} from './segment.js';
 
 export interface LogConfig {
   /** Roll when the active segment would exceed this many bytes (max 2^31-1: positions are int32). */
@@ -127,10 +134,14 @@ const EMPTY = Buffer.alloc(0);
 function validateConfig(cfg: LogConfig): LogConfig {
   const isInt = (v: number) => Number.isSafeInteger(v);
   if (!isInt(cfg.segmentBytes) || cfg.segmentBytes < BATCH_HEADER_BYTES || cfg.segmentBytes > INT32_MAX) {
-    throw new InvalidConfigError(`segmentBytes ${cfg.segmentBytes} must be in [${BATCH_HEADER_BYTES}, ${INT32_MAX}]`);
+    throw new InvalidConfigError(
+      `segmentBytes ${cfg.segmentBytes} must be in [${BATCH_HEADER_BYTES}, ${INT32_MAX}]`,
+    );
   }
-  if (!isInt(cfg.segmentMs) || cfg.segmentMs < 1) throw new InvalidConfigError(`segmentMs ${cfg.segmentMs} must be >= 1`);
-  if (!isInt(cfg.retentionMs) || cfg.retentionMs < -1) throw new InvalidConfigError(`retentionMs ${cfg.retentionMs} must be >= -1`);
+  if (!isInt(cfg.segmentMs) || cfg.segmentMs < 1)
+    throw new InvalidConfigError(`segmentMs ${cfg.segmentMs} must be >= 1`);
+  if (!isInt(cfg.retentionMs) || cfg.retentionMs < -1)
+    throw new InvalidConfigError(`retentionMs ${cfg.retentionMs} must be >= -1`);
   if (!isInt(cfg.retentionBytes) || cfg.retentionBytes < -1) {
     throw new InvalidConfigError(`retentionBytes ${cfg.retentionBytes} must be >= -1`);
   }
@@ -187,7 +198,11 @@ export class PartitionLog {
   private syncInFlight: Promise<void> | null = null;
   private nextSync: Promise<void> | null = null;
 
-  private recoveryResult: RecoveryResult = { recoveredBytesTruncated: 0, segmentsScanned: 0, segmentsDropped: 0 };
+  private recoveryResult: RecoveryResult = {
+    recoveredBytesTruncated: 0,
+    segmentsScanned: 0,
+    segmentsDropped: 0,
+  };
 
   private constructor(dir: string, cfg: LogConfig, fs: LogFileSystem, clock: Clock, logger: StorageLogger) {
     this.dir = dir;
@@ -198,7 +213,11 @@ export class PartitionLog {
   }
 
   /** Opens (creating if needed) the log in `dir`, recovering from an unclean shutdown. */
-  static async open(dir: string, config: Partial<LogConfig> = {}, deps: PartitionLogDeps = {}): Promise<PartitionLog> {
+  static async open(
+    dir: string,
+    config: Partial<LogConfig> = {},
+    deps: PartitionLogDeps = {},
+  ): Promise<PartitionLog> {
     const cfg = validateConfig({ ...DEFAULT_LOG_CONFIG, ...config });
     const log = new PartitionLog(
       dir,
@@ -329,7 +348,9 @@ export class PartitionLog {
       const base = bases[i]!;
       const prev = segs[segs.length - 1];
       if (prev && prev.nextOffset !== base) {
-        warn(`segment ${base} does not follow the previous one (which ends at ${prev.nextOffset}); dropping it and later segments`);
+        warn(
+          `segment ${base} does not follow the previous one (which ends at ${prev.nextOffset}); dropping it and later segments`,
+        );
         await dropFrom(i);
         break;
       }
@@ -345,7 +366,9 @@ export class PartitionLog {
       segs.push(seg);
       if (r.reason !== null) {
         const cut = fileSizeBytes - r.validEndBytes;
-        warn(`truncating ${seg.logPath} from ${fileSizeBytes} to ${r.validEndBytes} bytes (${cut} cut): ${r.reason}`);
+        warn(
+          `truncating ${seg.logPath} from ${fileSizeBytes} to ${r.validEndBytes} bytes (${cut} cut): ${r.reason}`,
+        );
         await seg.file.truncate(r.validEndBytes);
         await seg.file.datasync();
         result.recoveredBytesTruncated += cut;
@@ -370,7 +393,9 @@ export class PartitionLog {
     if (this.logStartOffsetValue > this.logEndOffset) {
       // Records up to the checkpoint were deleted on purpose, but the data after it was lost:
       // restart the log at the checkpoint so offsets never go backwards.
-      warn(`log start offset ${this.logStartOffsetValue} is beyond the recovered end ${this.logEndOffset}; restarting the log there`);
+      warn(
+        `log start offset ${this.logStartOffsetValue} is beyond the recovered end ${this.logEndOffset}; restarting the log there`,
+      );
       await this.truncateFullyAndStartAt(this.logStartOffsetValue);
     } else {
       await this.deleteSegmentsBelow(this.logStartOffsetValue);
@@ -383,7 +408,8 @@ export class PartitionLog {
     await active.file.datasync();
     await fs.fsyncDir(dir);
     this.flushedOffsetValue = this.logEndOffset;
-    if (checkpoint !== this.logStartOffsetValue) await writeLogStartCheckpoint(fs, dir, this.logStartOffsetValue);
+    if (checkpoint !== this.logStartOffsetValue)
+      await writeLogStartCheckpoint(fs, dir, this.logStartOffsetValue);
   }
 
   // ---- append ---------------------------------------------------------------------------------
@@ -404,9 +430,12 @@ export class PartitionLog {
       const magic = batches.readInt8(at + OFF_MAGIC);
       if (magic !== MAGIC_V2) throw new InvalidRecordBatchError(`batch at byte ${at} has magic ${magic}`);
       const lastOffsetDelta = batches.readInt32BE(at + OFF_LAST_OFFSET_DELTA);
-      if (lastOffsetDelta < 0) throw new InvalidRecordBatchError(`batch at byte ${at} has lastOffsetDelta ${lastOffsetDelta}`);
+      if (lastOffsetDelta < 0)
+        throw new InvalidRecordBatchError(`batch at byte ${at} has lastOffsetDelta ${lastOffsetDelta}`);
       if (sizeBytes > this.cfg.segmentBytes) {
-        throw new RecordBatchTooLargeError(`batch of ${sizeBytes} bytes exceeds segmentBytes ${this.cfg.segmentBytes}`);
+        throw new RecordBatchTooLargeError(
+          `batch of ${sizeBytes} bytes exceeds segmentBytes ${this.cfg.segmentBytes}`,
+        );
       }
       const maxTimestampMs = batchHeaderInternals.readInt64(batches, at + OFF_MAX_TIMESTAMP);
       spans.push({ at, sizeBytes, lastOffsetDelta, maxTimestampMs });
@@ -416,7 +445,13 @@ export class PartitionLog {
     return spans;
   }
 
-  private shouldRoll(seg: LogSegment, pendingBytes: number, span: BatchSpan, firstOffset: number, nowMs: number): boolean {
+  private shouldRoll(
+    seg: LogSegment,
+    pendingBytes: number,
+    span: BatchSpan,
+    firstOffset: number,
+    nowMs: number,
+  ): boolean {
     if (seg.isEmpty && pendingBytes === 0) return false;
     if (seg.sizeBytes + pendingBytes + span.sizeBytes > this.cfg.segmentBytes) return true;
     if (firstOffset + span.lastOffsetDelta - seg.baseOffset > INT32_MAX) return true;
@@ -468,7 +503,13 @@ export class PartitionLog {
         for (let k = runStart; k < i; k++) {
           const span = spans[k]!;
           const batchBase = assigned[k - runStart]!;
-          seg.trackBatch(pos, span.sizeBytes, batchBase + span.lastOffsetDelta, span.maxTimestampMs, this.cfg.indexIntervalBytes);
+          seg.trackBatch(
+            pos,
+            span.sizeBytes,
+            batchBase + span.lastOffsetDelta,
+            span.maxTimestampMs,
+            this.cfg.indexIntervalBytes,
+          );
           pos += span.sizeBytes;
         }
         seg.firstAppendWallMs ??= nowMs;
@@ -616,13 +657,17 @@ export class PartitionLog {
         // Every batch up to the entry's offset is older than the target, so start after it.
         const entry = seg.timeIndex.lookupBefore(timestampMs);
         const fromTime = entry ? seg.offsetIndex.lookup(entry.relOffset) : 0;
-        const fromStart = logStartOffset > seg.baseOffset ? seg.offsetIndex.lookup(logStartOffset - seg.baseOffset) : 0;
+        const fromStart =
+          logStartOffset > seg.baseOffset ? seg.offsetIndex.lookup(logStartOffset - seg.baseOffset) : 0;
         const endBytes = seg.sizeBytes;
         const reader = new ChunkedReader(seg.file, endBytes, 64 * 1024);
         for await (const b of scanHeaders(reader, Math.max(fromTime, fromStart), endBytes, seg.logPath)) {
           if (b.header.baseOffset + b.header.lastOffsetDelta < logStartOffset) continue;
           if (b.header.maxTimestamp >= timestampMs) {
-            return { offset: Math.max(b.header.baseOffset, logStartOffset), timestamp: b.header.maxTimestamp };
+            return {
+              offset: Math.max(b.header.baseOffset, logStartOffset),
+              timestamp: b.header.maxTimestamp,
+            };
           }
         }
       }
@@ -640,7 +685,10 @@ export class PartitionLog {
     for (const seg of this.segments) {
       if (seg.isEmpty || seg.nextOffset <= this.logStartOffsetValue) continue;
       if (best.offset < 0 || seg.maxTimestampMs > best.timestamp) {
-        best = { offset: Math.max(seg.offsetOfMaxTimestamp, this.logStartOffsetValue), timestamp: seg.maxTimestampMs };
+        best = {
+          offset: Math.max(seg.offsetOfMaxTimestamp, this.logStartOffsetValue),
+          timestamp: seg.maxTimestampMs,
+        };
       }
     }
     return best;
@@ -753,7 +801,8 @@ export class PartitionLog {
   truncateTo(offset: number): Promise<void> {
     return this.exclusive(async () => {
       this.assertOpen();
-      if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidConfigError(`bad truncation offset ${offset}`);
+      if (!Number.isSafeInteger(offset) || offset < 0)
+        throw new InvalidConfigError(`bad truncation offset ${offset}`);
       if (offset >= this.logEndOffset) return;
       let lift!: () => void;
       this.readBarrier = new Promise<void>((resolve) => {

@@ -150,7 +150,13 @@ export class LogSegment {
   }
 
   /** Records a batch whose bytes now sit at `position` (Kafka's LogSegment.append bookkeeping). */
-  trackBatch(position: number, sizeBytes: number, lastOffset: number, maxTimestampMs: number, indexIntervalBytes: number): void {
+  trackBatch(
+    position: number,
+    sizeBytes: number,
+    lastOffset: number,
+    maxTimestampMs: number,
+    indexIntervalBytes: number,
+  ): void {
     if (maxTimestampMs > this.maxTimestampMs || this.offsetOfMaxTimestamp < 0) {
       this.maxTimestampMs = maxTimestampMs;
       this.offsetOfMaxTimestamp = lastOffset;
@@ -185,7 +191,11 @@ export class LogSegment {
   async rebuild(indexIntervalBytes: number, checkCrc: boolean): Promise<SegmentRecovery> {
     this.resetState();
     const fileSizeBytes = await this.file.size();
-    const reader = new ChunkedReader(this.file, fileSizeBytes, checkCrc ? RECOVERY_CHUNK_BYTES : SCAN_CHUNK_BYTES);
+    const reader = new ChunkedReader(
+      this.file,
+      fileSizeBytes,
+      checkCrc ? RECOVERY_CHUNK_BYTES : SCAN_CHUNK_BYTES,
+    );
     let pos = 0;
     let reason: string | null = null;
     while (pos < fileSizeBytes) {
@@ -196,7 +206,11 @@ export class LogSegment {
       }
       const batchLength = head.buf.readInt32BE(head.at + OFF_BATCH_LENGTH);
       const sizeBytes = BATCH_LOG_OVERHEAD + batchLength;
-      if (batchLength < BATCH_HEADER_BYTES - BATCH_LOG_OVERHEAD || pos + sizeBytes > fileSizeBytes || pos + sizeBytes > INT32_MAX) {
+      if (
+        batchLength < BATCH_HEADER_BYTES - BATCH_LOG_OVERHEAD ||
+        pos + sizeBytes > fileSizeBytes ||
+        pos + sizeBytes > INT32_MAX
+      ) {
         reason = `batch at position ${pos} claims ${sizeBytes} bytes, ${fileSizeBytes - pos} remain`;
         break;
       }

@@ -136,7 +136,13 @@ export function decodeRecords(buf: Buffer): DecodedRecord[] {
         headers.push({ key: hkey, value: hv < 0 ? null : Buffer.from(r.rawBytes(hv)) });
       }
       if (r.offset !== end) throw new Error(`record ${i} of batch at ${at} has trailing bytes`);
-      out.push({ offset: h.baseOffset + offsetDelta, timestampMs: h.baseTimestamp + tsDelta, key, value, headers });
+      out.push({
+        offset: h.baseOffset + offsetDelta,
+        timestampMs: h.baseTimestamp + tsDelta,
+        key,
+        value,
+        headers,
+      });
     }
     at += size;
   }
