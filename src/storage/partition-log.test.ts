@@ -311,6 +311,22 @@ describe('deletion and retention', () => {
     await log.close();
   });
 
+  test('time retention judges untimestamped (-1) segments by their last append', async () => {
+    const deps = memDeps();
+    const { log } = await openMem({ segmentBytes: 200, retentionMs: 10_000 }, deps);
+    for (let i = 0; i < 6; i++) await log.append(valuesBatch([`n${i}`], -1));
+    deps.clock.advance(5_000);
+    for (let i = 6; i < 12; i++) await log.append(valuesBatch([`n${i}`], -1));
+    assert.ok(log.segmentCount >= 3);
+    assert.equal(await log.applyRetention(), 0, 'no timestamps does not mean infinitely old');
+    deps.clock.advance(10_001 - 5_000);
+    const deleted = await log.applyRetention();
+    assert.ok(deleted >= 1);
+    // Only segments last appended to before now - retentionMs went.
+    assert.ok(log.logStartOffset <= 6);
+    await log.close();
+  });
+
   test('size retention keeps at least retentionBytes', async () => {
     const { log } = await openMem({ segmentBytes: 300, retentionMs: -1, retentionBytes: 600 });
     for (let i = 0; i < 30; i++) await log.append(valuesBatch([`r${i}`, `s${i}`]));

@@ -385,6 +385,8 @@ export class PartitionLog {
     if (segs.length === 0) {
       segs.push(await LogSegment.open(fs, dir, checkpoint ?? 0));
     }
+    const openedMs = this.clock.nowMs();
+    for (const seg of segs) seg.lastAppendWallMs = openedMs;
     this.segments = segs;
     this.recoveryResult = result;
 
@@ -513,6 +515,7 @@ export class PartitionLog {
           pos += span.sizeBytes;
         }
         seg.firstAppendWallMs ??= nowMs;
+        seg.lastAppendWallMs = nowMs;
         this.dirty.add(seg);
         if (firstBatchPosition < 0) firstBatchPosition = startPos;
       }
@@ -533,6 +536,7 @@ export class PartitionLog {
     // Every earlier segment was synced when it was sealed, so all of `old` is now durable.
     this.flushedOffsetValue = Math.max(this.flushedOffsetValue, old.nextOffset);
     const seg = await LogSegment.open(this.fs, this.dir, old.nextOffset);
+    seg.lastAppendWallMs = this.clock.nowMs();
     if ((await seg.file.size()) > 0) await seg.file.truncate(0);
     this.segments = [...this.segments, seg];
     await this.fs.fsyncDir(this.dir);
@@ -773,7 +777,7 @@ export class PartitionLog {
       const { retentionMs, retentionBytes } = this.cfg;
       let n = 0;
       if (retentionMs >= 0) {
-        while (n < segs.length - 1 && now - segs[n]!.maxTimestampMs > retentionMs) n++;
+        while (n < segs.length - 1 && now - segs[n]!.retentionTimestampMs() > retentionMs) n++;
       }
       if (retentionBytes >= 0) {
         let remainingBytes = 0;
@@ -852,6 +856,7 @@ export class PartitionLog {
     for (const s of old) await s.deleteFiles(this.fs);
     const seg = await LogSegment.open(this.fs, this.dir, offset);
     if ((await seg.file.size()) > 0) await seg.file.truncate(0);
+    seg.lastAppendWallMs = this.clock.nowMs();
     this.segments = [seg];
     this.logStartOffsetValue = offset;
     await writeLogStartCheckpoint(this.fs, this.dir, offset);

@@ -121,6 +121,17 @@ export class LogSegment {
   private lastBatchPosition = -1;
   /** Wall time of the first append, for segmentMs rolling; null while empty. */
   firstAppendWallMs: number | null = null;
+  /**
+   * Wall time of the last append (open time for recovered segments). Retention falls back to it
+   * when no batch carries a timestamp (maxTimestampMs < 0), as Kafka falls back to file mtime;
+   * without it such segments would look infinitely old and be deleted at once.
+   */
+  lastAppendWallMs = 0;
+
+  /** The age retention judges this segment by. */
+  retentionTimestampMs(): number {
+    return this.maxTimestampMs >= 0 ? this.maxTimestampMs : this.lastAppendWallMs;
+  }
   closed = false;
 
   private constructor(dir: string, baseOffset: number, file: LogFile) {
