@@ -381,7 +381,6 @@ export class PartitionLog {
         await seg.seal(fs);
       }
     }
-    // The last kept segment becomes active: stale index files would only mislead a later open.
     if (segs.length === 0) {
       segs.push(await LogSegment.open(fs, dir, checkpoint ?? 0));
     }
@@ -402,6 +401,8 @@ export class PartitionLog {
     } else {
       await this.deleteSegmentsBelow(this.logStartOffsetValue);
     }
+    // The last kept segment is active and is always rebuilt by scanning on open; index files left
+    // from when it was sealed (before a truncation) would only mislead.
     const active = this.active;
     await unlinkIfExists(fs, active.indexPath);
     await unlinkIfExists(fs, active.timeIndexPath);
