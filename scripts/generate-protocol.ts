@@ -22,7 +22,7 @@ interface FieldSpec {
   taggedVersions?: string;
   tag?: number;
   flexibleVersions?: string;
-  default?: string | number | boolean;
+  default?: string | number | boolean | null;
   ignorable?: boolean;
   about?: string;
   fields?: FieldSpec[];
@@ -195,7 +195,8 @@ class Generator {
   /** TS expression for a field's default value. */
   private defaultExpr(f: FieldSpec): string {
     const d = f.default;
-    const nullDefault = d === 'null';
+    // Kafka's schemas spell a null default both as the string "null" and as JSON null.
+    const nullDefault = d === 'null' || d === null;
     if (f.type.startsWith('[]')) return nullDefault ? 'null' : '[]';
     switch (f.type) {
       case 'bool':
@@ -244,9 +245,12 @@ class Generator {
             ? `w.int32(${n});`
             : `if (${flex}) w.uvarint(${n} + 1); else w.int32(${n});`;
       const nullWrite = flex === 'true' ? 'w.uvarint(0);' : flex === 'false' ? 'w.int32(-1);' : `if (${flex}) w.uvarint(0); else w.int32(-1);`;
+      // A missing (undefined) array is written as the field's default: [] unless the schema's
+      // default is null and null is allowed in this version.
+      const arrDefault = this.defaultExpr(f) === 'null' && nullable ? `((${nullCond}) ? null : [])` : '[]';
       out.push(`${ind}{`);
-      out.push(`${ind}  const arr = ${expr};`);
-      out.push(`${ind}  if (arr === null || arr === undefined) {`);
+      out.push(`${ind}  const arr = ${expr} !== undefined ? ${expr} : ${arrDefault};`);
+      out.push(`${ind}  if (arr === null) {`);
       if (nullable) out.push(`${ind}    if (!(${nullCond})) throw new EncodeError('${f.name} is not nullable in version ' + version);`);
       out.push(`${ind}    ${nullable ? nullWrite : lenWrite('0')}`);
       out.push(`${ind}  } else {`);
@@ -260,9 +264,13 @@ class Generator {
     }
     const pick = (compact: string, classic: string) =>
       flex === 'true' ? compact : flex === 'false' ? classic : `(${flex} ? ${compact} : ${classic})`;
+    // Array elements (type !== f.type) have no default of their own; a field's missing value
+    // is written as the schema's default for that field.
+    const isElem = type !== f.type;
+    const fieldDefault = isElem ? undefined : this.defaultExpr(f);
     switch (type) {
       case 'bool':
-        out.push(`${ind}w.bool(${expr} ?? false);`);
+        out.push(`${ind}w.bool(${expr} ?? ${fieldDefault ?? 'false'});`);
         break;
       case 'int8':
       case 'int16':
@@ -271,7 +279,7 @@ class Generator {
       case 'uint32':
       case 'int64':
       case 'float64':
-        out.push(`${ind}w.${type}(${expr} ?? ${this.defaultExpr(f) === 'null' ? '0' : this.defaultExpr(f)});`);
+        out.push(`${ind}w.${type}(${expr} ?? ${fieldDefault === undefined || fieldDefault === 'null' ? '0' : fieldDefault});`);
         break;
       case 'uuid':
         out.push(`${ind}w.uuid(${expr} ?? ZERO_UUID);`);
@@ -280,15 +288,21 @@ class Generator {
       case 'bytes':
       case 'records': {
         const cap = type === 'string' ? 'String' : 'Bytes';
-        const fallback = type === 'string' ? "''" : 'EMPTY_BUFFER';
+        const plainFallback = type === 'string' ? "''" : 'EMPTY_BUFFER';
+        // Where null is not allowed, a missing or null value becomes the default (or ''/empty).
+        const fallback = fieldDefault === undefined || fieldDefault === 'null' ? plainFallback : fieldDefault;
         if (nullable || type === 'records') {
           const nc = type === 'records' ? 'true' : nullCond;
+          // Where null is allowed, only a missing value becomes the default (which may be null).
+          const nullableVal =
+            fieldDefault === undefined || fieldDefault === 'null' ? `${expr} ?? null` : `${expr} === undefined ? ${fieldDefault} : ${expr}`;
+          const val = nc === 'true' ? nullableVal : `(${nc}) ? (${nullableVal}) : (${expr} ?? ${fallback})`;
           if (flex === 'true' || flex === 'false') {
             const fn = flex === 'true' ? `compactNullable${cap}` : `nullable${cap}`;
-            out.push(`${ind}w.${fn}(${nc === 'true' ? `${expr} ?? null` : `(${nc}) ? (${expr} ?? null) : (${expr} ?? ${fallback})`});`);
+            out.push(`${ind}w.${fn}(${val});`);
           } else {
             out.push(`${ind}{`);
-            out.push(`${ind}  const val = ${nc === 'true' ? `${expr} ?? null` : `(${nc}) ? (${expr} ?? null) : (${expr} ?? ${fallback})`};`);
+            out.push(`${ind}  const val = ${val};`);
             out.push(`${ind}  if (${flex}) w.compactNullable${cap}(val); else w.nullable${cap}(val);`);
             out.push(`${ind}}`);
           }
@@ -304,14 +318,19 @@ class Generator {
         break;
       }
       default: {
-        // A struct. Nullable structs carry an int8 presence marker (-1 null, 1 present).
+        // A struct. Nullable structs carry an int8 presence marker (-1 null, 1 present). A missing
+        // value is the default: null if the schema says so and null is allowed here, else {}.
         if (nullable) {
-          out.push(`${ind}if (${expr} === null || ${expr} === undefined) {`);
-          out.push(`${ind}  if (!(${nullCond})) throw new EncodeError('${f.name} is not nullable in version ' + version);`);
-          out.push(`${ind}  w.int8(-1);`);
-          out.push(`${ind}} else {`);
-          out.push(`${ind}  if (${nullCond}) w.int8(1);`);
-          out.push(`${ind}  encode${type}(w, ${expr}, version);`);
+          const structDefault = fieldDefault === 'null' ? `((${nullCond}) ? null : {})` : '{}';
+          out.push(`${ind}{`);
+          out.push(`${ind}  const sv = ${expr} !== undefined ? ${expr} : ${structDefault};`);
+          out.push(`${ind}  if (sv === null) {`);
+          out.push(`${ind}    if (!(${nullCond})) throw new EncodeError('${f.name} is not nullable in version ' + version);`);
+          out.push(`${ind}    w.int8(-1);`);
+          out.push(`${ind}  } else {`);
+          out.push(`${ind}    if (${nullCond}) w.int8(1);`);
+          out.push(`${ind}    encode${type}(w, sv, version);`);
+          out.push(`${ind}  }`);
           out.push(`${ind}}`);
         } else {
           out.push(`${ind}encode${type}(w, ${expr} ?? {}, version);`);
@@ -421,12 +440,16 @@ class Generator {
       const nullCond = this.nullableAny(f) ? cond(parseRange(f.nullableVersions), this.valid) : 'false';
       const key = camel(f.name);
       const def = this.defaultExpr(f);
+      // Written only when the value differs from the default the decoder would fill in.
+      const nullableTag = nullCond !== 'false';
       let differs: string;
-      if (f.type.startsWith('[]')) differs = def === 'null' ? `v.${key} != null` : `v.${key} != null && v.${key}.length > 0`;
-      else if (PRIMITIVES.has(f.type)) {
-        if (f.type === 'bytes' || f.type === 'records') differs = `v.${key} != null && (${def === 'null' ? 'true' : `v.${key}.length > 0`})`;
-        else differs = `v.${key} !== undefined && v.${key} !== ${def}`;
-      } else differs = `v.${key} != null`;
+      if (f.type.startsWith('[]') || f.type === 'bytes' || f.type === 'records') {
+        if (def === 'null') differs = `v.${key} != null`;
+        else if (nullableTag) differs = `v.${key} !== undefined && (v.${key} === null || v.${key}.length > 0)`;
+        else differs = `v.${key} != null && v.${key}.length > 0`;
+      } else if (PRIMITIVES.has(f.type)) {
+        differs = `v.${key} !== undefined && v.${key} !== ${def}`;
+      } else differs = def !== 'null' && nullableTag ? `v.${key} !== undefined` : `v.${key} != null`;
       out.push(`    if ((${c}) && ${differs}) {`);
       out.push('      const tw = new Writer(64);');
       out.push('      { const w = tw;');

@@ -38,10 +38,10 @@ export function defaultAddOffsetsToTxnRequest(): AddOffsetsToTxnRequest {
 export function encodeAddOffsetsToTxnRequest(w: Writer, v: Encodable<AddOffsetsToTxnRequest>, version: number): void {
   const flexible = version >= 3;
   void flexible;
-  if (flexible) w.compactString((v.transactionalId ?? '')); else w.string((v.transactionalId ?? ''));
+  if (flexible) w.compactString((v.transactionalId ?? "")); else w.string((v.transactionalId ?? ""));
   w.int64(v.producerId ?? 0);
   w.int16(v.producerEpoch ?? 0);
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

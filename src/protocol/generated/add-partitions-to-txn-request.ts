@@ -43,8 +43,8 @@ export function encodeAddPartitionsToTxnRequest(w: Writer, v: Encodable<AddParti
   void flexible;
   if (version >= 4) {
     {
-      const arr = v.transactions;
-      if (arr === null || arr === undefined) {
+      const arr = v.transactions !== undefined ? v.transactions : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -55,7 +55,7 @@ export function encodeAddPartitionsToTxnRequest(w: Writer, v: Encodable<AddParti
     }
   }
   if (version <= 3) {
-    if (flexible) w.compactString((v.v3AndBelowTransactionalId ?? '')); else w.string((v.v3AndBelowTransactionalId ?? ''));
+    if (flexible) w.compactString((v.v3AndBelowTransactionalId ?? "")); else w.string((v.v3AndBelowTransactionalId ?? ""));
   }
   if (version <= 3) {
     w.int64(v.v3AndBelowProducerId ?? 0);
@@ -65,8 +65,8 @@ export function encodeAddPartitionsToTxnRequest(w: Writer, v: Encodable<AddParti
   }
   if (version <= 3) {
     {
-      const arr = v.v3AndBelowTopics;
-      if (arr === null || arr === undefined) {
+      const arr = v.v3AndBelowTopics !== undefined ? v.v3AndBelowTopics : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -127,7 +127,7 @@ export function encodeAddPartitionsToTxnTransaction(w: Writer, v: Encodable<AddP
   const flexible = version >= 3;
   void flexible;
   if (version >= 4) {
-    if (flexible) w.compactString((v.transactionalId ?? '')); else w.string((v.transactionalId ?? ''));
+    if (flexible) w.compactString((v.transactionalId ?? "")); else w.string((v.transactionalId ?? ""));
   }
   if (version >= 4) {
     w.int64(v.producerId ?? 0);
@@ -140,8 +140,8 @@ export function encodeAddPartitionsToTxnTransaction(w: Writer, v: Encodable<AddP
   }
   if (version >= 4) {
     {
-      const arr = v.topics;
-      if (arr === null || arr === undefined) {
+      const arr = v.topics !== undefined ? v.topics : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -192,15 +192,15 @@ export function defaultAddPartitionsToTxnTopic(): AddPartitionsToTxnTopic {
 export function encodeAddPartitionsToTxnTopic(w: Writer, v: Encodable<AddPartitionsToTxnTopic>, version: number): void {
   const flexible = version >= 3;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

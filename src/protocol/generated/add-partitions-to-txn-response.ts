@@ -44,8 +44,8 @@ export function encodeAddPartitionsToTxnResponse(w: Writer, v: Encodable<AddPart
   }
   if (version >= 4) {
     {
-      const arr = v.resultsByTransaction;
-      if (arr === null || arr === undefined) {
+      const arr = v.resultsByTransaction !== undefined ? v.resultsByTransaction : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -57,8 +57,8 @@ export function encodeAddPartitionsToTxnResponse(w: Writer, v: Encodable<AddPart
   }
   if (version <= 3) {
     {
-      const arr = v.resultsByTopicV3AndBelow;
-      if (arr === null || arr === undefined) {
+      const arr = v.resultsByTopicV3AndBelow !== undefined ? v.resultsByTopicV3AndBelow : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -109,12 +109,12 @@ export function encodeAddPartitionsToTxnResult(w: Writer, v: Encodable<AddPartit
   const flexible = version >= 3;
   void flexible;
   if (version >= 4) {
-    if (flexible) w.compactString((v.transactionalId ?? '')); else w.string((v.transactionalId ?? ''));
+    if (flexible) w.compactString((v.transactionalId ?? "")); else w.string((v.transactionalId ?? ""));
   }
   if (version >= 4) {
     {
-      const arr = v.topicResults;
-      if (arr === null || arr === undefined) {
+      const arr = v.topicResults !== undefined ? v.topicResults : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -162,10 +162,10 @@ export function defaultAddPartitionsToTxnTopicResult(): AddPartitionsToTxnTopicR
 export function encodeAddPartitionsToTxnTopicResult(w: Writer, v: Encodable<AddPartitionsToTxnTopicResult>, version: number): void {
   const flexible = version >= 3;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.resultsByPartition;
-    if (arr === null || arr === undefined) {
+    const arr = v.resultsByPartition !== undefined ? v.resultsByPartition : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

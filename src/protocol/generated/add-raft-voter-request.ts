@@ -40,15 +40,15 @@ export function encodeAddRaftVoterRequest(w: Writer, v: Encodable<AddRaftVoterRe
   const flexible = true;
   void flexible;
   {
-    const val = v.clusterId ?? null;
+    const val = v.clusterId === undefined ? "" : v.clusterId;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   w.int32(v.timeoutMs ?? 0);
   w.int32(v.voterId ?? 0);
   w.uuid(v.voterDirectoryId ?? ZERO_UUID);
   {
-    const arr = v.listeners;
-    if (arr === null || arr === undefined) {
+    const arr = v.listeners !== undefined ? v.listeners : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -101,8 +101,8 @@ export function defaultListener(): Listener {
 export function encodeListener(w: Writer, v: Encodable<Listener>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
-  if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
+  if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   w.uint16(v.port ?? 0);
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

@@ -33,8 +33,8 @@ export function encodeAlterClientQuotasRequest(w: Writer, v: Encodable<AlterClie
   const flexible = version >= 1;
   void flexible;
   {
-    const arr = v.entries;
-    if (arr === null || arr === undefined) {
+    const arr = v.entries !== undefined ? v.entries : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -83,8 +83,8 @@ export function encodeEntryData(w: Writer, v: Encodable<EntryData>, version: num
   const flexible = version >= 1;
   void flexible;
   {
-    const arr = v.entity;
-    if (arr === null || arr === undefined) {
+    const arr = v.entity !== undefined ? v.entity : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -94,8 +94,8 @@ export function encodeEntryData(w: Writer, v: Encodable<EntryData>, version: num
     }
   }
   {
-    const arr = v.ops;
-    if (arr === null || arr === undefined) {
+    const arr = v.ops !== undefined ? v.ops : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -142,9 +142,9 @@ export function defaultEntityData(): EntityData {
 export function encodeEntityData(w: Writer, v: Encodable<EntityData>, version: number): void {
   const flexible = version >= 1;
   void flexible;
-  if (flexible) w.compactString((v.entityType ?? '')); else w.string((v.entityType ?? ''));
+  if (flexible) w.compactString((v.entityType ?? "")); else w.string((v.entityType ?? ""));
   {
-    const val = v.entityName ?? null;
+    const val = v.entityName === undefined ? "" : v.entityName;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {
@@ -188,7 +188,7 @@ export function defaultOpData(): OpData {
 export function encodeOpData(w: Writer, v: Encodable<OpData>, version: number): void {
   const flexible = version >= 1;
   void flexible;
-  if (flexible) w.compactString((v.key ?? '')); else w.string((v.key ?? ''));
+  if (flexible) w.compactString((v.key ?? "")); else w.string((v.key ?? ""));
   w.float64(v.value ?? 0);
   w.bool(v.remove ?? false);
   if (flexible) {

@@ -34,8 +34,8 @@ export function encodeAlterClientQuotasResponse(w: Writer, v: Encodable<AlterCli
   void flexible;
   w.int32(v.throttleTimeMs ?? 0);
   {
-    const arr = v.entries;
-    if (arr === null || arr === undefined) {
+    const arr = v.entries !== undefined ? v.entries : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -87,12 +87,12 @@ export function encodeEntryData(w: Writer, v: Encodable<EntryData>, version: num
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const arr = v.entity;
-    if (arr === null || arr === undefined) {
+    const arr = v.entity !== undefined ? v.entity : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -140,9 +140,9 @@ export function defaultEntityData(): EntityData {
 export function encodeEntityData(w: Writer, v: Encodable<EntityData>, version: number): void {
   const flexible = version >= 1;
   void flexible;
-  if (flexible) w.compactString((v.entityType ?? '')); else w.string((v.entityType ?? ''));
+  if (flexible) w.compactString((v.entityType ?? "")); else w.string((v.entityType ?? ""));
   {
-    const val = v.entityName ?? null;
+    const val = v.entityName === undefined ? "" : v.entityName;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {

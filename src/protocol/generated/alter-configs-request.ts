@@ -33,8 +33,8 @@ export function encodeAlterConfigsRequest(w: Writer, v: Encodable<AlterConfigsRe
   const flexible = version >= 2;
   void flexible;
   {
-    const arr = v.resources;
-    if (arr === null || arr === undefined) {
+    const arr = v.resources !== undefined ? v.resources : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -86,10 +86,10 @@ export function encodeAlterConfigsResource(w: Writer, v: Encodable<AlterConfigsR
   const flexible = version >= 2;
   void flexible;
   w.int8(v.resourceType ?? 0);
-  if (flexible) w.compactString((v.resourceName ?? '')); else w.string((v.resourceName ?? ''));
+  if (flexible) w.compactString((v.resourceName ?? "")); else w.string((v.resourceName ?? ""));
   {
-    const arr = v.configs;
-    if (arr === null || arr === undefined) {
+    const arr = v.configs !== undefined ? v.configs : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -137,9 +137,9 @@ export function defaultAlterableConfig(): AlterableConfig {
 export function encodeAlterableConfig(w: Writer, v: Encodable<AlterableConfig>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const val = v.value ?? null;
+    const val = v.value === undefined ? "" : v.value;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {

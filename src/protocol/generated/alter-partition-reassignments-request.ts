@@ -34,8 +34,8 @@ export function encodeAlterPartitionReassignmentsRequest(w: Writer, v: Encodable
   void flexible;
   w.int32(v.timeoutMs ?? 60000);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -82,10 +82,10 @@ export function defaultReassignableTopic(): ReassignableTopic {
 export function encodeReassignableTopic(w: Writer, v: Encodable<ReassignableTopic>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -134,8 +134,8 @@ export function encodeReassignablePartition(w: Writer, v: Encodable<Reassignable
   void flexible;
   w.int32(v.partitionIndex ?? 0);
   {
-    const arr = v.replicas;
-    if (arr === null || arr === undefined) {
+    const arr = v.replicas !== undefined ? v.replicas : ((true) ? null : []);
+    if (arr === null) {
       if (!(true)) throw new EncodeError('Replicas is not nullable in version ' + version);
       if (flexible) w.uvarint(0); else w.int32(-1);
     } else {

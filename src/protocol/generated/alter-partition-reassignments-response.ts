@@ -41,12 +41,12 @@ export function encodeAlterPartitionReassignmentsResponse(w: Writer, v: Encodabl
   w.int32(v.throttleTimeMs ?? 0);
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const arr = v.responses;
-    if (arr === null || arr === undefined) {
+    const arr = v.responses !== undefined ? v.responses : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -95,10 +95,10 @@ export function defaultReassignableTopicResponse(): ReassignableTopicResponse {
 export function encodeReassignableTopicResponse(w: Writer, v: Encodable<ReassignableTopicResponse>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -151,7 +151,7 @@ export function encodeReassignablePartitionResponse(w: Writer, v: Encodable<Reas
   w.int32(v.partitionIndex ?? 0);
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {

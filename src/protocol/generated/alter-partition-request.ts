@@ -37,8 +37,8 @@ export function encodeAlterPartitionRequest(w: Writer, v: Encodable<AlterPartiti
   w.int32(v.brokerId ?? 0);
   w.int64(v.brokerEpoch ?? -1);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -89,14 +89,14 @@ export function encodeTopicData(w: Writer, v: Encodable<TopicData>, version: num
   const flexible = true;
   void flexible;
   if (version <= 1) {
-    if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+    if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   }
   if (version >= 2) {
     w.uuid(v.topicId ?? ZERO_UUID);
   }
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -159,21 +159,21 @@ export function encodePartitionData(w: Writer, v: Encodable<PartitionData>, vers
   w.int32(v.leaderEpoch ?? 0);
   if (version <= 2) {
     {
-      const arr = v.newIsr;
-      if (arr === null || arr === undefined) {
+      const arr = v.newIsr !== undefined ? v.newIsr : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
         for (const el of arr) {
-          w.int32(el ?? []);
+          w.int32(el ?? 0);
         }
       }
     }
   }
   if (version >= 3) {
     {
-      const arr = v.newIsrWithEpochs;
-      if (arr === null || arr === undefined) {
+      const arr = v.newIsrWithEpochs !== undefined ? v.newIsrWithEpochs : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

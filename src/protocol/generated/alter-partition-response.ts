@@ -37,8 +37,8 @@ export function encodeAlterPartitionResponse(w: Writer, v: Encodable<AlterPartit
   w.int32(v.throttleTimeMs ?? 0);
   w.int16(v.errorCode ?? 0);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -89,14 +89,14 @@ export function encodeTopicData(w: Writer, v: Encodable<TopicData>, version: num
   const flexible = true;
   void flexible;
   if (version <= 1) {
-    if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+    if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   }
   if (version >= 2) {
     w.uuid(v.topicId ?? ZERO_UUID);
   }
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -164,13 +164,13 @@ export function encodePartitionData(w: Writer, v: Encodable<PartitionData>, vers
   w.int32(v.leaderId ?? 0);
   w.int32(v.leaderEpoch ?? 0);
   {
-    const arr = v.isr;
-    if (arr === null || arr === undefined) {
+    const arr = v.isr !== undefined ? v.isr : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

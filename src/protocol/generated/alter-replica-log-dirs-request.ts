@@ -30,8 +30,8 @@ export function encodeAlterReplicaLogDirsRequest(w: Writer, v: Encodable<AlterRe
   const flexible = version >= 2;
   void flexible;
   {
-    const arr = v.dirs;
-    if (arr === null || arr === undefined) {
+    const arr = v.dirs !== undefined ? v.dirs : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -77,10 +77,10 @@ export function defaultAlterReplicaLogDir(): AlterReplicaLogDir {
 export function encodeAlterReplicaLogDir(w: Writer, v: Encodable<AlterReplicaLogDir>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.path ?? '')); else w.string((v.path ?? ''));
+  if (flexible) w.compactString((v.path ?? "")); else w.string((v.path ?? ""));
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -127,15 +127,15 @@ export function defaultAlterReplicaLogDirTopic(): AlterReplicaLogDirTopic {
 export function encodeAlterReplicaLogDirTopic(w: Writer, v: Encodable<AlterReplicaLogDirTopic>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

@@ -34,8 +34,8 @@ export function encodeAlterReplicaLogDirsResponse(w: Writer, v: Encodable<AlterR
   void flexible;
   w.int32(v.throttleTimeMs ?? 0);
   {
-    const arr = v.results;
-    if (arr === null || arr === undefined) {
+    const arr = v.results !== undefined ? v.results : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -82,10 +82,10 @@ export function defaultAlterReplicaLogDirTopicResult(): AlterReplicaLogDirTopicR
 export function encodeAlterReplicaLogDirTopicResult(w: Writer, v: Encodable<AlterReplicaLogDirTopicResult>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+  if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

@@ -33,8 +33,8 @@ export function encodeAlterUserScramCredentialsRequest(w: Writer, v: Encodable<A
   const flexible = true;
   void flexible;
   {
-    const arr = v.deletions;
-    if (arr === null || arr === undefined) {
+    const arr = v.deletions !== undefined ? v.deletions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -44,8 +44,8 @@ export function encodeAlterUserScramCredentialsRequest(w: Writer, v: Encodable<A
     }
   }
   {
-    const arr = v.upsertions;
-    if (arr === null || arr === undefined) {
+    const arr = v.upsertions !== undefined ? v.upsertions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -92,7 +92,7 @@ export function defaultScramCredentialDeletion(): ScramCredentialDeletion {
 export function encodeScramCredentialDeletion(w: Writer, v: Encodable<ScramCredentialDeletion>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   w.int8(v.mechanism ?? 0);
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
@@ -141,7 +141,7 @@ export function defaultScramCredentialUpsertion(): ScramCredentialUpsertion {
 export function encodeScramCredentialUpsertion(w: Writer, v: Encodable<ScramCredentialUpsertion>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   w.int8(v.mechanism ?? 0);
   w.int32(v.iterations ?? 0);
   if (flexible) w.compactBytes((v.salt ?? EMPTY_BUFFER)); else w.bytes((v.salt ?? EMPTY_BUFFER));

@@ -33,10 +33,10 @@ export function encodeApiVersionsRequest(w: Writer, v: Encodable<ApiVersionsRequ
   const flexible = version >= 3;
   void flexible;
   if (version >= 3) {
-    if (flexible) w.compactString((v.clientSoftwareName ?? '')); else w.string((v.clientSoftwareName ?? ''));
+    if (flexible) w.compactString((v.clientSoftwareName ?? "")); else w.string((v.clientSoftwareName ?? ""));
   }
   if (version >= 3) {
-    if (flexible) w.compactString((v.clientSoftwareVersion ?? '')); else w.string((v.clientSoftwareVersion ?? ''));
+    if (flexible) w.compactString((v.clientSoftwareVersion ?? "")); else w.string((v.clientSoftwareVersion ?? ""));
   }
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

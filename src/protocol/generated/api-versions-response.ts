@@ -49,8 +49,8 @@ export function encodeApiVersionsResponse(w: Writer, v: Encodable<ApiVersionsRes
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const arr = v.apiKeys;
-    if (arr === null || arr === undefined) {
+    const arr = v.apiKeys !== undefined ? v.apiKeys : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -68,8 +68,8 @@ export function encodeApiVersionsResponse(w: Writer, v: Encodable<ApiVersionsRes
       const tw = new Writer(64);
       { const w = tw;
         {
-          const arr = v.supportedFeatures;
-          if (arr === null || arr === undefined) {
+          const arr = v.supportedFeatures !== undefined ? v.supportedFeatures : [];
+          if (arr === null) {
             w.uvarint(0 + 1);
           } else {
             w.uvarint(arr.length + 1);
@@ -92,8 +92,8 @@ export function encodeApiVersionsResponse(w: Writer, v: Encodable<ApiVersionsRes
       const tw = new Writer(64);
       { const w = tw;
         {
-          const arr = v.finalizedFeatures;
-          if (arr === null || arr === undefined) {
+          const arr = v.finalizedFeatures !== undefined ? v.finalizedFeatures : [];
+          if (arr === null) {
             w.uvarint(0 + 1);
           } else {
             w.uvarint(arr.length + 1);
@@ -219,7 +219,7 @@ export function encodeSupportedFeatureKey(w: Writer, v: Encodable<SupportedFeatu
   const flexible = version >= 3;
   void flexible;
   if (version >= 3) {
-    if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+    if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   }
   if (version >= 3) {
     w.int16(v.minVersion ?? 0);
@@ -270,7 +270,7 @@ export function encodeFinalizedFeatureKey(w: Writer, v: Encodable<FinalizedFeatu
   const flexible = version >= 3;
   void flexible;
   if (version >= 3) {
-    if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+    if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   }
   if (version >= 3) {
     w.int16(v.maxVersionLevel ?? 0);

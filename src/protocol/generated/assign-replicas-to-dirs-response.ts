@@ -37,8 +37,8 @@ export function encodeAssignReplicasToDirsResponse(w: Writer, v: Encodable<Assig
   w.int32(v.throttleTimeMs ?? 0);
   w.int16(v.errorCode ?? 0);
   {
-    const arr = v.directories;
-    if (arr === null || arr === undefined) {
+    const arr = v.directories !== undefined ? v.directories : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -87,8 +87,8 @@ export function encodeDirectoryData(w: Writer, v: Encodable<DirectoryData>, vers
   void flexible;
   w.uuid(v.id ?? ZERO_UUID);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -136,8 +136,8 @@ export function encodeTopicData(w: Writer, v: Encodable<TopicData>, version: num
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

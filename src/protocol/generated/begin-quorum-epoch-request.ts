@@ -44,8 +44,8 @@ export function encodeBeginQuorumEpochRequest(w: Writer, v: Encodable<BeginQuoru
     w.int32(v.voterId ?? -1);
   }
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -56,8 +56,8 @@ export function encodeBeginQuorumEpochRequest(w: Writer, v: Encodable<BeginQuoru
   }
   if (version >= 1) {
     {
-      const arr = v.leaderEndpoints;
-      if (arr === null || arr === undefined) {
+      const arr = v.leaderEndpoints !== undefined ? v.leaderEndpoints : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -106,10 +106,10 @@ export function defaultTopicData(): TopicData {
 export function encodeTopicData(w: Writer, v: Encodable<TopicData>, version: number): void {
   const flexible = version >= 1;
   void flexible;
-  if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+  if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -212,10 +212,10 @@ export function encodeLeaderEndpoint(w: Writer, v: Encodable<LeaderEndpoint>, ve
   const flexible = version >= 1;
   void flexible;
   if (version >= 1) {
-    if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+    if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   }
   if (version >= 1) {
-    if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+    if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   }
   if (version >= 1) {
     w.uint16(v.port ?? 0);

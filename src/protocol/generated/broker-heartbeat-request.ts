@@ -55,8 +55,8 @@ export function encodeBrokerHeartbeatRequest(w: Writer, v: Encodable<BrokerHeart
       const tw = new Writer(64);
       { const w = tw;
         {
-          const arr = v.offlineLogDirs;
-          if (arr === null || arr === undefined) {
+          const arr = v.offlineLogDirs !== undefined ? v.offlineLogDirs : [];
+          if (arr === null) {
             w.uvarint(0 + 1);
           } else {
             w.uvarint(arr.length + 1);

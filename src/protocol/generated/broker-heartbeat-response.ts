@@ -44,7 +44,7 @@ export function encodeBrokerHeartbeatResponse(w: Writer, v: Encodable<BrokerHear
   w.int32(v.throttleTimeMs ?? 0);
   w.int16(v.errorCode ?? 0);
   w.bool(v.isCaughtUp ?? false);
-  w.bool(v.isFenced ?? false);
+  w.bool(v.isFenced ?? true);
   w.bool(v.shouldShutDown ?? false);
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

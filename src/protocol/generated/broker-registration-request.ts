@@ -54,11 +54,11 @@ export function encodeBrokerRegistrationRequest(w: Writer, v: Encodable<BrokerRe
   const flexible = true;
   void flexible;
   w.int32(v.brokerId ?? 0);
-  if (flexible) w.compactString((v.clusterId ?? '')); else w.string((v.clusterId ?? ''));
+  if (flexible) w.compactString((v.clusterId ?? "")); else w.string((v.clusterId ?? ""));
   w.uuid(v.incarnationId ?? ZERO_UUID);
   {
-    const arr = v.listeners;
-    if (arr === null || arr === undefined) {
+    const arr = v.listeners !== undefined ? v.listeners : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -68,8 +68,8 @@ export function encodeBrokerRegistrationRequest(w: Writer, v: Encodable<BrokerRe
     }
   }
   {
-    const arr = v.features;
-    if (arr === null || arr === undefined) {
+    const arr = v.features !== undefined ? v.features : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -79,7 +79,7 @@ export function encodeBrokerRegistrationRequest(w: Writer, v: Encodable<BrokerRe
     }
   }
   {
-    const val = v.rack ?? null;
+    const val = v.rack === undefined ? "" : v.rack;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (version >= 1) {
@@ -87,8 +87,8 @@ export function encodeBrokerRegistrationRequest(w: Writer, v: Encodable<BrokerRe
   }
   if (version >= 2) {
     {
-      const arr = v.logDirs;
-      if (arr === null || arr === undefined) {
+      const arr = v.logDirs !== undefined ? v.logDirs : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -152,8 +152,8 @@ export function defaultListener(): Listener {
 export function encodeListener(w: Writer, v: Encodable<Listener>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
-  if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
+  if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   w.uint16(v.port ?? 0);
   w.int16(v.securityProtocol ?? 0);
   if (flexible) {
@@ -199,7 +199,7 @@ export function defaultFeature(): Feature {
 export function encodeFeature(w: Writer, v: Encodable<Feature>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   w.int16(v.minSupportedVersion ?? 0);
   w.int16(v.maxSupportedVersion ?? 0);
   if (flexible) {

@@ -32,8 +32,8 @@ export function defaultConsumerGroupCurrentMemberAssignmentKey(): ConsumerGroupC
 export function encodeConsumerGroupCurrentMemberAssignmentKey(w: Writer, v: Encodable<ConsumerGroupCurrentMemberAssignmentKey>, version: number): void {
   const flexible = false;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
-  if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
+  if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

@@ -45,8 +45,8 @@ export function encodeConsumerGroupCurrentMemberAssignmentValue(w: Writer, v: En
   w.int32(v.previousMemberEpoch ?? 0);
   w.int8(v.state ?? 0);
   {
-    const arr = v.assignedPartitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.assignedPartitions !== undefined ? v.assignedPartitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -56,8 +56,8 @@ export function encodeConsumerGroupCurrentMemberAssignmentValue(w: Writer, v: En
     }
   }
   {
-    const arr = v.partitionsPendingRevocation;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitionsPendingRevocation !== undefined ? v.partitionsPendingRevocation : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -109,13 +109,13 @@ export function encodeTopicPartitions(w: Writer, v: Encodable<TopicPartitions>, 
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

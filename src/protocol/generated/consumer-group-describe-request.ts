@@ -33,8 +33,8 @@ export function encodeConsumerGroupDescribeRequest(w: Writer, v: Encodable<Consu
   const flexible = true;
   void flexible;
   {
-    const arr = v.groupIds;
-    if (arr === null || arr === undefined) {
+    const arr = v.groupIds !== undefined ? v.groupIds : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

@@ -34,8 +34,8 @@ export function encodeConsumerGroupDescribeResponse(w: Writer, v: Encodable<Cons
   void flexible;
   w.int32(v.throttleTimeMs ?? 0);
   {
-    const arr = v.groups;
-    if (arr === null || arr === undefined) {
+    const arr = v.groups !== undefined ? v.groups : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -108,14 +108,14 @@ export function encodeDescribedGroup(w: Writer, v: Encodable<DescribedGroup>, ve
     const val = v.errorMessage ?? null;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
-  if (flexible) w.compactString((v.groupState ?? '')); else w.string((v.groupState ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
+  if (flexible) w.compactString((v.groupState ?? "")); else w.string((v.groupState ?? ""));
   w.int32(v.groupEpoch ?? 0);
   w.int32(v.assignmentEpoch ?? 0);
-  if (flexible) w.compactString((v.assignorName ?? '')); else w.string((v.assignorName ?? ''));
+  if (flexible) w.compactString((v.assignorName ?? "")); else w.string((v.assignorName ?? ""));
   {
-    const arr = v.members;
-    if (arr === null || arr === undefined) {
+    const arr = v.members !== undefined ? v.members : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -194,7 +194,7 @@ export function defaultMember(): Member {
 export function encodeMember(w: Writer, v: Encodable<Member>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+  if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   {
     const val = v.instanceId ?? null;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
@@ -204,11 +204,11 @@ export function encodeMember(w: Writer, v: Encodable<Member>, version: number): 
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   w.int32(v.memberEpoch ?? 0);
-  if (flexible) w.compactString((v.clientId ?? '')); else w.string((v.clientId ?? ''));
-  if (flexible) w.compactString((v.clientHost ?? '')); else w.string((v.clientHost ?? ''));
+  if (flexible) w.compactString((v.clientId ?? "")); else w.string((v.clientId ?? ""));
+  if (flexible) w.compactString((v.clientHost ?? "")); else w.string((v.clientHost ?? ""));
   {
-    const arr = v.subscribedTopicNames;
-    if (arr === null || arr === undefined) {
+    const arr = v.subscribedTopicNames !== undefined ? v.subscribedTopicNames : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -267,8 +267,8 @@ export function encodeAssignment(w: Writer, v: Encodable<Assignment>, version: n
   const flexible = true;
   void flexible;
   {
-    const arr = v.topicPartitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.topicPartitions !== undefined ? v.topicPartitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -318,15 +318,15 @@ export function encodeTopicPartitions(w: Writer, v: Encodable<TopicPartitions>, 
   const flexible = true;
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
-  if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+  if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

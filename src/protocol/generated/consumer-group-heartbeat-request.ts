@@ -56,8 +56,8 @@ export function defaultConsumerGroupHeartbeatRequest(): ConsumerGroupHeartbeatRe
 export function encodeConsumerGroupHeartbeatRequest(w: Writer, v: Encodable<ConsumerGroupHeartbeatRequest>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
-  if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
+  if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   w.int32(v.memberEpoch ?? 0);
   {
     const val = v.instanceId ?? null;
@@ -69,8 +69,8 @@ export function encodeConsumerGroupHeartbeatRequest(w: Writer, v: Encodable<Cons
   }
   w.int32(v.rebalanceTimeoutMs ?? -1);
   {
-    const arr = v.subscribedTopicNames;
-    if (arr === null || arr === undefined) {
+    const arr = v.subscribedTopicNames !== undefined ? v.subscribedTopicNames : ((true) ? null : []);
+    if (arr === null) {
       if (!(true)) throw new EncodeError('SubscribedTopicNames is not nullable in version ' + version);
       if (flexible) w.uvarint(0); else w.int32(-1);
     } else {
@@ -91,8 +91,8 @@ export function encodeConsumerGroupHeartbeatRequest(w: Writer, v: Encodable<Cons
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const arr = v.topicPartitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.topicPartitions !== undefined ? v.topicPartitions : ((true) ? null : []);
+    if (arr === null) {
       if (!(true)) throw new EncodeError('TopicPartitions is not nullable in version ' + version);
       if (flexible) w.uvarint(0); else w.int32(-1);
     } else {
@@ -150,13 +150,13 @@ export function encodeTopicPartitions(w: Writer, v: Encodable<TopicPartitions>, 
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

@@ -59,12 +59,15 @@ export function encodeConsumerGroupHeartbeatResponse(w: Writer, v: Encodable<Con
   }
   w.int32(v.memberEpoch ?? 0);
   w.int32(v.heartbeatIntervalMs ?? 0);
-  if (v.assignment === null || v.assignment === undefined) {
-    if (!(true)) throw new EncodeError('Assignment is not nullable in version ' + version);
-    w.int8(-1);
-  } else {
-    if (true) w.int8(1);
-    encodeAssignment(w, v.assignment, version);
+  {
+    const sv = v.assignment !== undefined ? v.assignment : ((true) ? null : {});
+    if (sv === null) {
+      if (!(true)) throw new EncodeError('Assignment is not nullable in version ' + version);
+      w.int8(-1);
+    } else {
+      if (true) w.int8(1);
+      encodeAssignment(w, sv, version);
+    }
   }
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
@@ -107,8 +110,8 @@ export function encodeAssignment(w: Writer, v: Encodable<Assignment>, version: n
   const flexible = true;
   void flexible;
   {
-    const arr = v.topicPartitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.topicPartitions !== undefined ? v.topicPartitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -156,13 +159,13 @@ export function encodeTopicPartitions(w: Writer, v: Encodable<TopicPartitions>, 
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

@@ -32,8 +32,8 @@ export function defaultConsumerGroupMemberMetadataKey(): ConsumerGroupMemberMeta
 export function encodeConsumerGroupMemberMetadataKey(w: Writer, v: Encodable<ConsumerGroupMemberMetadataKey>, version: number): void {
   const flexible = false;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
-  if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
+  if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

@@ -46,7 +46,7 @@ export function defaultConsumerGroupMemberMetadataValue(): ConsumerGroupMemberMe
     subscribedTopicRegex: "",
     rebalanceTimeoutMs: -1,
     serverAssignor: "",
-    classicMemberMetadata: defaultClassicMemberMetadata(),
+    classicMemberMetadata: null,
   };
 }
 
@@ -54,18 +54,18 @@ export function encodeConsumerGroupMemberMetadataValue(w: Writer, v: Encodable<C
   const flexible = true;
   void flexible;
   {
-    const val = v.instanceId ?? null;
+    const val = v.instanceId === undefined ? "" : v.instanceId;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const val = v.rackId ?? null;
+    const val = v.rackId === undefined ? "" : v.rackId;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
-  if (flexible) w.compactString((v.clientId ?? '')); else w.string((v.clientId ?? ''));
-  if (flexible) w.compactString((v.clientHost ?? '')); else w.string((v.clientHost ?? ''));
+  if (flexible) w.compactString((v.clientId ?? "")); else w.string((v.clientId ?? ""));
+  if (flexible) w.compactString((v.clientHost ?? "")); else w.string((v.clientHost ?? ""));
   {
-    const arr = v.subscribedTopicNames;
-    if (arr === null || arr === undefined) {
+    const arr = v.subscribedTopicNames !== undefined ? v.subscribedTopicNames : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -75,12 +75,12 @@ export function encodeConsumerGroupMemberMetadataValue(w: Writer, v: Encodable<C
     }
   }
   {
-    const val = v.subscribedTopicRegex ?? null;
+    const val = v.subscribedTopicRegex === undefined ? "" : v.subscribedTopicRegex;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   w.int32(v.rebalanceTimeoutMs ?? -1);
   {
-    const val = v.serverAssignor ?? null;
+    const val = v.serverAssignor === undefined ? "" : v.serverAssignor;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {
@@ -88,12 +88,15 @@ export function encodeConsumerGroupMemberMetadataValue(w: Writer, v: Encodable<C
     if ((true) && v.classicMemberMetadata != null) {
       const tw = new Writer(64);
       { const w = tw;
-        if (v.classicMemberMetadata === null || v.classicMemberMetadata === undefined) {
-          if (!(true)) throw new EncodeError('ClassicMemberMetadata is not nullable in version ' + version);
-          w.int8(-1);
-        } else {
-          if (true) w.int8(1);
-          encodeClassicMemberMetadata(w, v.classicMemberMetadata, version);
+        {
+          const sv = v.classicMemberMetadata !== undefined ? v.classicMemberMetadata : ((true) ? null : {});
+          if (sv === null) {
+            if (!(true)) throw new EncodeError('ClassicMemberMetadata is not nullable in version ' + version);
+            w.int8(-1);
+          } else {
+            if (true) w.int8(1);
+            encodeClassicMemberMetadata(w, sv, version);
+          }
         }
       }
       tagged.push({ tag: 0, data: tw.view() });
@@ -151,8 +154,8 @@ export function encodeClassicMemberMetadata(w: Writer, v: Encodable<ClassicMembe
   void flexible;
   w.int32(v.sessionTimeoutMs ?? 0);
   {
-    const arr = v.supportedProtocols;
-    if (arr === null || arr === undefined) {
+    const arr = v.supportedProtocols !== undefined ? v.supportedProtocols : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -199,7 +202,7 @@ export function defaultClassicProtocol(): ClassicProtocol {
 export function encodeClassicProtocol(w: Writer, v: Encodable<ClassicProtocol>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   if (flexible) w.compactBytes((v.metadata ?? EMPTY_BUFFER)); else w.bytes((v.metadata ?? EMPTY_BUFFER));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

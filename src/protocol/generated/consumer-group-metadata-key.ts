@@ -29,7 +29,7 @@ export function defaultConsumerGroupMetadataKey(): ConsumerGroupMetadataKey {
 export function encodeConsumerGroupMetadataKey(w: Writer, v: Encodable<ConsumerGroupMetadataKey>, version: number): void {
   const flexible = false;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

@@ -32,8 +32,8 @@ export function defaultConsumerGroupTargetAssignmentMemberKey(): ConsumerGroupTa
 export function encodeConsumerGroupTargetAssignmentMemberKey(w: Writer, v: Encodable<ConsumerGroupTargetAssignmentMemberKey>, version: number): void {
   const flexible = false;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
-  if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
+  if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

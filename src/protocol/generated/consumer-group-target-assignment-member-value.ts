@@ -30,8 +30,8 @@ export function encodeConsumerGroupTargetAssignmentMemberValue(w: Writer, v: Enc
   const flexible = true;
   void flexible;
   {
-    const arr = v.topicPartitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.topicPartitions !== undefined ? v.topicPartitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -77,13 +77,13 @@ export function encodeTopicPartition(w: Writer, v: Encodable<TopicPartition>, ve
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

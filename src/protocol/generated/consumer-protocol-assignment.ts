@@ -31,8 +31,8 @@ export function encodeConsumerProtocolAssignment(w: Writer, v: Encodable<Consume
   const flexible = false;
   void flexible;
   {
-    const arr = v.assignedPartitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.assignedPartitions !== undefined ? v.assignedPartitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -81,15 +81,15 @@ export function defaultTopicPartition(): TopicPartition {
 export function encodeTopicPartition(w: Writer, v: Encodable<TopicPartition>, version: number): void {
   const flexible = false;
   void flexible;
-  if (flexible) w.compactString((v.topic ?? '')); else w.string((v.topic ?? ''));
+  if (flexible) w.compactString((v.topic ?? "")); else w.string((v.topic ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

@@ -37,8 +37,8 @@ export function encodeConsumerProtocolSubscription(w: Writer, v: Encodable<Consu
   const flexible = false;
   void flexible;
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -53,8 +53,8 @@ export function encodeConsumerProtocolSubscription(w: Writer, v: Encodable<Consu
   }
   if (version >= 1) {
     {
-      const arr = v.ownedPartitions;
-      if (arr === null || arr === undefined) {
+      const arr = v.ownedPartitions !== undefined ? v.ownedPartitions : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -113,17 +113,17 @@ export function encodeTopicPartition(w: Writer, v: Encodable<TopicPartition>, ve
   const flexible = false;
   void flexible;
   if (version >= 1) {
-    if (flexible) w.compactString((v.topic ?? '')); else w.string((v.topic ?? ''));
+    if (flexible) w.compactString((v.topic ?? "")); else w.string((v.topic ?? ""));
   }
   if (version >= 1) {
     {
-      const arr = v.partitions;
-      if (arr === null || arr === undefined) {
+      const arr = v.partitions !== undefined ? v.partitions : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
         for (const el of arr) {
-          w.int32(el ?? []);
+          w.int32(el ?? 0);
         }
       }
     }

@@ -34,8 +34,8 @@ export function encodeControlledShutdownResponse(w: Writer, v: Encodable<Control
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const arr = v.remainingPartitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.remainingPartitions !== undefined ? v.remainingPartitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -82,7 +82,7 @@ export function defaultRemainingPartition(): RemainingPartition {
 export function encodeRemainingPartition(w: Writer, v: Encodable<RemainingPartition>, version: number): void {
   const flexible = version >= 3;
   void flexible;
-  if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+  if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   w.int32(v.partitionIndex ?? 0);
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

@@ -45,8 +45,8 @@ export function encodeControllerRegistrationRequest(w: Writer, v: Encodable<Cont
   w.uuid(v.incarnationId ?? ZERO_UUID);
   w.bool(v.zkMigrationReady ?? false);
   {
-    const arr = v.listeners;
-    if (arr === null || arr === undefined) {
+    const arr = v.listeners !== undefined ? v.listeners : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -56,8 +56,8 @@ export function encodeControllerRegistrationRequest(w: Writer, v: Encodable<Cont
     }
   }
   {
-    const arr = v.features;
-    if (arr === null || arr === undefined) {
+    const arr = v.features !== undefined ? v.features : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -113,8 +113,8 @@ export function defaultListener(): Listener {
 export function encodeListener(w: Writer, v: Encodable<Listener>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
-  if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
+  if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   w.uint16(v.port ?? 0);
   w.int16(v.securityProtocol ?? 0);
   if (flexible) {
@@ -160,7 +160,7 @@ export function defaultFeature(): Feature {
 export function encodeFeature(w: Writer, v: Encodable<Feature>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   w.int16(v.minSupportedVersion ?? 0);
   w.int16(v.maxSupportedVersion ?? 0);
   if (flexible) {

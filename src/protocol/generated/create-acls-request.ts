@@ -30,8 +30,8 @@ export function encodeCreateAclsRequest(w: Writer, v: Encodable<CreateAclsReques
   const flexible = version >= 2;
   void flexible;
   {
-    const arr = v.creations;
-    if (arr === null || arr === undefined) {
+    const arr = v.creations !== undefined ? v.creations : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -93,12 +93,12 @@ export function encodeAclCreation(w: Writer, v: Encodable<AclCreation>, version:
   const flexible = version >= 2;
   void flexible;
   w.int8(v.resourceType ?? 0);
-  if (flexible) w.compactString((v.resourceName ?? '')); else w.string((v.resourceName ?? ''));
+  if (flexible) w.compactString((v.resourceName ?? "")); else w.string((v.resourceName ?? ""));
   if (version >= 1) {
     w.int8(v.resourcePatternType ?? 3);
   }
-  if (flexible) w.compactString((v.principal ?? '')); else w.string((v.principal ?? ''));
-  if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+  if (flexible) w.compactString((v.principal ?? "")); else w.string((v.principal ?? ""));
+  if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   w.int8(v.operation ?? 0);
   w.int8(v.permissionType ?? 0);
   if (flexible) {

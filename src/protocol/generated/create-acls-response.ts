@@ -34,8 +34,8 @@ export function encodeCreateAclsResponse(w: Writer, v: Encodable<CreateAclsRespo
   void flexible;
   w.int32(v.throttleTimeMs ?? 0);
   {
-    const arr = v.results;
-    if (arr === null || arr === undefined) {
+    const arr = v.results !== undefined ? v.results : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -84,7 +84,7 @@ export function encodeAclCreationResult(w: Writer, v: Encodable<AclCreationResul
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {

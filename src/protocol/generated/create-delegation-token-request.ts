@@ -40,19 +40,19 @@ export function encodeCreateDelegationTokenRequest(w: Writer, v: Encodable<Creat
   void flexible;
   if (version >= 3) {
     {
-      const val = (version >= 3) ? (v.ownerPrincipalType ?? null) : (v.ownerPrincipalType ?? '');
+      const val = (version >= 3) ? (v.ownerPrincipalType === undefined ? "" : v.ownerPrincipalType) : (v.ownerPrincipalType ?? "");
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }
   if (version >= 3) {
     {
-      const val = (version >= 3) ? (v.ownerPrincipalName ?? null) : (v.ownerPrincipalName ?? '');
+      const val = (version >= 3) ? (v.ownerPrincipalName === undefined ? "" : v.ownerPrincipalName) : (v.ownerPrincipalName ?? "");
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }
   {
-    const arr = v.renewers;
-    if (arr === null || arr === undefined) {
+    const arr = v.renewers !== undefined ? v.renewers : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -102,8 +102,8 @@ export function defaultCreatableRenewers(): CreatableRenewers {
 export function encodeCreatableRenewers(w: Writer, v: Encodable<CreatableRenewers>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.principalType ?? '')); else w.string((v.principalType ?? ''));
-  if (flexible) w.compactString((v.principalName ?? '')); else w.string((v.principalName ?? ''));
+  if (flexible) w.compactString((v.principalType ?? "")); else w.string((v.principalType ?? ""));
+  if (flexible) w.compactString((v.principalName ?? "")); else w.string((v.principalName ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

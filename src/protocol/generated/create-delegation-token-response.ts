@@ -60,18 +60,18 @@ export function encodeCreateDelegationTokenResponse(w: Writer, v: Encodable<Crea
   const flexible = version >= 2;
   void flexible;
   w.int16(v.errorCode ?? 0);
-  if (flexible) w.compactString((v.principalType ?? '')); else w.string((v.principalType ?? ''));
-  if (flexible) w.compactString((v.principalName ?? '')); else w.string((v.principalName ?? ''));
+  if (flexible) w.compactString((v.principalType ?? "")); else w.string((v.principalType ?? ""));
+  if (flexible) w.compactString((v.principalName ?? "")); else w.string((v.principalName ?? ""));
   if (version >= 3) {
-    if (flexible) w.compactString((v.tokenRequesterPrincipalType ?? '')); else w.string((v.tokenRequesterPrincipalType ?? ''));
+    if (flexible) w.compactString((v.tokenRequesterPrincipalType ?? "")); else w.string((v.tokenRequesterPrincipalType ?? ""));
   }
   if (version >= 3) {
-    if (flexible) w.compactString((v.tokenRequesterPrincipalName ?? '')); else w.string((v.tokenRequesterPrincipalName ?? ''));
+    if (flexible) w.compactString((v.tokenRequesterPrincipalName ?? "")); else w.string((v.tokenRequesterPrincipalName ?? ""));
   }
   w.int64(v.issueTimestampMs ?? 0);
   w.int64(v.expiryTimestampMs ?? 0);
   w.int64(v.maxTimestampMs ?? 0);
-  if (flexible) w.compactString((v.tokenId ?? '')); else w.string((v.tokenId ?? ''));
+  if (flexible) w.compactString((v.tokenId ?? "")); else w.string((v.tokenId ?? ""));
   if (flexible) w.compactBytes((v.hmac ?? EMPTY_BUFFER)); else w.bytes((v.hmac ?? EMPTY_BUFFER));
   w.int32(v.throttleTimeMs ?? 0);
   if (flexible) {

@@ -36,8 +36,8 @@ export function encodeCreatePartitionsRequest(w: Writer, v: Encodable<CreatePart
   const flexible = version >= 2;
   void flexible;
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -90,11 +90,11 @@ export function defaultCreatePartitionsTopic(): CreatePartitionsTopic {
 export function encodeCreatePartitionsTopic(w: Writer, v: Encodable<CreatePartitionsTopic>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   w.int32(v.count ?? 0);
   {
-    const arr = v.assignments;
-    if (arr === null || arr === undefined) {
+    const arr = v.assignments !== undefined ? v.assignments : [];
+    if (arr === null) {
       if (!(true)) throw new EncodeError('Assignments is not nullable in version ' + version);
       if (flexible) w.uvarint(0); else w.int32(-1);
     } else {
@@ -141,13 +141,13 @@ export function encodeCreatePartitionsAssignment(w: Writer, v: Encodable<CreateP
   const flexible = version >= 2;
   void flexible;
   {
-    const arr = v.brokerIds;
-    if (arr === null || arr === undefined) {
+    const arr = v.brokerIds !== undefined ? v.brokerIds : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

@@ -34,8 +34,8 @@ export function encodeCreatePartitionsResponse(w: Writer, v: Encodable<CreatePar
   void flexible;
   w.int32(v.throttleTimeMs ?? 0);
   {
-    const arr = v.results;
-    if (arr === null || arr === undefined) {
+    const arr = v.results !== undefined ? v.results : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -85,7 +85,7 @@ export function defaultCreatePartitionsTopicResult(): CreatePartitionsTopicResul
 export function encodeCreatePartitionsTopicResult(w: Writer, v: Encodable<CreatePartitionsTopicResult>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   w.int16(v.errorCode ?? 0);
   {
     const val = v.errorMessage ?? null;

@@ -36,8 +36,8 @@ export function encodeCreateTopicsRequest(w: Writer, v: Encodable<CreateTopicsRe
   const flexible = version >= 5;
   void flexible;
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -98,12 +98,12 @@ export function defaultCreatableTopic(): CreatableTopic {
 export function encodeCreatableTopic(w: Writer, v: Encodable<CreatableTopic>, version: number): void {
   const flexible = version >= 5;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   w.int32(v.numPartitions ?? 0);
   w.int16(v.replicationFactor ?? 0);
   {
-    const arr = v.assignments;
-    if (arr === null || arr === undefined) {
+    const arr = v.assignments !== undefined ? v.assignments : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -113,8 +113,8 @@ export function encodeCreatableTopic(w: Writer, v: Encodable<CreatableTopic>, ve
     }
   }
   {
-    const arr = v.configs;
-    if (arr === null || arr === undefined) {
+    const arr = v.configs !== undefined ? v.configs : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -166,13 +166,13 @@ export function encodeCreatableReplicaAssignment(w: Writer, v: Encodable<Creatab
   void flexible;
   w.int32(v.partitionIndex ?? 0);
   {
-    const arr = v.brokerIds;
-    if (arr === null || arr === undefined) {
+    const arr = v.brokerIds !== undefined ? v.brokerIds : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }
@@ -214,9 +214,9 @@ export function defaultCreatableTopicConfig(): CreatableTopicConfig {
 export function encodeCreatableTopicConfig(w: Writer, v: Encodable<CreatableTopicConfig>, version: number): void {
   const flexible = version >= 5;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const val = v.value ?? null;
+    const val = v.value === undefined ? "" : v.value;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {

@@ -36,8 +36,8 @@ export function encodeCreateTopicsResponse(w: Writer, v: Encodable<CreateTopicsR
     w.int32(v.throttleTimeMs ?? 0);
   }
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -102,14 +102,14 @@ export function defaultCreatableTopicResult(): CreatableTopicResult {
 export function encodeCreatableTopicResult(w: Writer, v: Encodable<CreatableTopicResult>, version: number): void {
   const flexible = version >= 5;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   if (version >= 7) {
     w.uuid(v.topicId ?? ZERO_UUID);
   }
   w.int16(v.errorCode ?? 0);
   if (version >= 1) {
     {
-      const val = v.errorMessage ?? null;
+      const val = v.errorMessage === undefined ? "" : v.errorMessage;
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }
@@ -121,8 +121,8 @@ export function encodeCreatableTopicResult(w: Writer, v: Encodable<CreatableTopi
   }
   if (version >= 5) {
     {
-      const arr = v.configs;
-      if (arr === null || arr === undefined) {
+      const arr = v.configs !== undefined ? v.configs : [];
+      if (arr === null) {
         if (!(version >= 5)) throw new EncodeError('Configs is not nullable in version ' + version);
         if (flexible) w.uvarint(0); else w.int32(-1);
       } else {
@@ -202,11 +202,11 @@ export function encodeCreatableTopicConfigs(w: Writer, v: Encodable<CreatableTop
   const flexible = version >= 5;
   void flexible;
   if (version >= 5) {
-    if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+    if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   }
   if (version >= 5) {
     {
-      const val = (version >= 5) ? (v.value ?? null) : (v.value ?? '');
+      const val = (version >= 5) ? (v.value === undefined ? "" : v.value) : (v.value ?? "");
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }

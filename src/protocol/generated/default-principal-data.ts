@@ -35,8 +35,8 @@ export function defaultDefaultPrincipalData(): DefaultPrincipalData {
 export function encodeDefaultPrincipalData(w: Writer, v: Encodable<DefaultPrincipalData>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.type ?? '')); else w.string((v.type ?? ''));
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.type ?? "")); else w.string((v.type ?? ""));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   w.bool(v.tokenAuthenticated ?? false);
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

@@ -30,8 +30,8 @@ export function encodeDeleteAclsRequest(w: Writer, v: Encodable<DeleteAclsReques
   const flexible = version >= 2;
   void flexible;
   {
-    const arr = v.filters;
-    if (arr === null || arr === undefined) {
+    const arr = v.filters !== undefined ? v.filters : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -94,18 +94,18 @@ export function encodeDeleteAclsFilter(w: Writer, v: Encodable<DeleteAclsFilter>
   void flexible;
   w.int8(v.resourceTypeFilter ?? 0);
   {
-    const val = v.resourceNameFilter ?? null;
+    const val = v.resourceNameFilter === undefined ? "" : v.resourceNameFilter;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (version >= 1) {
     w.int8(v.patternTypeFilter ?? 3);
   }
   {
-    const val = v.principalFilter ?? null;
+    const val = v.principalFilter === undefined ? "" : v.principalFilter;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const val = v.hostFilter ?? null;
+    const val = v.hostFilter === undefined ? "" : v.hostFilter;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   w.int8(v.operation ?? 0);

@@ -34,8 +34,8 @@ export function encodeDeleteAclsResponse(w: Writer, v: Encodable<DeleteAclsRespo
   void flexible;
   w.int32(v.throttleTimeMs ?? 0);
   {
-    const arr = v.filterResults;
-    if (arr === null || arr === undefined) {
+    const arr = v.filterResults !== undefined ? v.filterResults : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -87,12 +87,12 @@ export function encodeDeleteAclsFilterResult(w: Writer, v: Encodable<DeleteAclsF
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const arr = v.matchingAcls;
-    if (arr === null || arr === undefined) {
+    const arr = v.matchingAcls !== undefined ? v.matchingAcls : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -163,16 +163,16 @@ export function encodeDeleteAclsMatchingAcl(w: Writer, v: Encodable<DeleteAclsMa
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   w.int8(v.resourceType ?? 0);
-  if (flexible) w.compactString((v.resourceName ?? '')); else w.string((v.resourceName ?? ''));
+  if (flexible) w.compactString((v.resourceName ?? "")); else w.string((v.resourceName ?? ""));
   if (version >= 1) {
     w.int8(v.patternType ?? 3);
   }
-  if (flexible) w.compactString((v.principal ?? '')); else w.string((v.principal ?? ''));
-  if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+  if (flexible) w.compactString((v.principal ?? "")); else w.string((v.principal ?? ""));
+  if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   w.int8(v.operation ?? 0);
   w.int8(v.permissionType ?? 0);
   if (flexible) {

@@ -30,8 +30,8 @@ export function encodeDeleteGroupsRequest(w: Writer, v: Encodable<DeleteGroupsRe
   const flexible = version >= 2;
   void flexible;
   {
-    const arr = v.groupsNames;
-    if (arr === null || arr === undefined) {
+    const arr = v.groupsNames !== undefined ? v.groupsNames : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

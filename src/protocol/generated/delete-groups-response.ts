@@ -34,8 +34,8 @@ export function encodeDeleteGroupsResponse(w: Writer, v: Encodable<DeleteGroupsR
   void flexible;
   w.int32(v.throttleTimeMs ?? 0);
   {
-    const arr = v.results;
-    if (arr === null || arr === undefined) {
+    const arr = v.results !== undefined ? v.results : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -82,7 +82,7 @@ export function defaultDeletableGroupResult(): DeletableGroupResult {
 export function encodeDeletableGroupResult(w: Writer, v: Encodable<DeletableGroupResult>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   w.int16(v.errorCode ?? 0);
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

@@ -37,8 +37,8 @@ export function encodeDeleteTopicsRequest(w: Writer, v: Encodable<DeleteTopicsRe
   void flexible;
   if (version >= 6) {
     {
-      const arr = v.topics;
-      if (arr === null || arr === undefined) {
+      const arr = v.topics !== undefined ? v.topics : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -50,8 +50,8 @@ export function encodeDeleteTopicsRequest(w: Writer, v: Encodable<DeleteTopicsRe
   }
   if (version <= 5) {
     {
-      const arr = v.topicNames;
-      if (arr === null || arr === undefined) {
+      const arr = v.topicNames !== undefined ? v.topicNames : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

@@ -36,8 +36,8 @@ export function encodeDeleteTopicsResponse(w: Writer, v: Encodable<DeleteTopicsR
     w.int32(v.throttleTimeMs ?? 0);
   }
   {
-    const arr = v.responses;
-    if (arr === null || arr === undefined) {
+    const arr = v.responses !== undefined ? v.responses : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -91,7 +91,7 @@ export function encodeDeletableTopicResult(w: Writer, v: Encodable<DeletableTopi
   const flexible = version >= 4;
   void flexible;
   {
-    const val = (version >= 6) ? (v.name ?? null) : (v.name ?? '');
+    const val = (version >= 6) ? (v.name === undefined ? "" : v.name) : (v.name ?? "");
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (version >= 6) {

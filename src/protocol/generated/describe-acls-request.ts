@@ -49,18 +49,18 @@ export function encodeDescribeAclsRequest(w: Writer, v: Encodable<DescribeAclsRe
   void flexible;
   w.int8(v.resourceTypeFilter ?? 0);
   {
-    const val = v.resourceNameFilter ?? null;
+    const val = v.resourceNameFilter === undefined ? "" : v.resourceNameFilter;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (version >= 1) {
     w.int8(v.patternTypeFilter ?? 3);
   }
   {
-    const val = v.principalFilter ?? null;
+    const val = v.principalFilter === undefined ? "" : v.principalFilter;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const val = v.hostFilter ?? null;
+    const val = v.hostFilter === undefined ? "" : v.hostFilter;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   w.int8(v.operation ?? 0);

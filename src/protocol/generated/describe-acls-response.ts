@@ -41,12 +41,12 @@ export function encodeDescribeAclsResponse(w: Writer, v: Encodable<DescribeAclsR
   w.int32(v.throttleTimeMs ?? 0);
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const arr = v.resources;
-    if (arr === null || arr === undefined) {
+    const arr = v.resources !== undefined ? v.resources : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -102,13 +102,13 @@ export function encodeDescribeAclsResource(w: Writer, v: Encodable<DescribeAclsR
   const flexible = version >= 2;
   void flexible;
   w.int8(v.resourceType ?? 0);
-  if (flexible) w.compactString((v.resourceName ?? '')); else w.string((v.resourceName ?? ''));
+  if (flexible) w.compactString((v.resourceName ?? "")); else w.string((v.resourceName ?? ""));
   if (version >= 1) {
     w.int8(v.patternType ?? 3);
   }
   {
-    const arr = v.acls;
-    if (arr === null || arr === undefined) {
+    const arr = v.acls !== undefined ? v.acls : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -163,8 +163,8 @@ export function defaultAclDescription(): AclDescription {
 export function encodeAclDescription(w: Writer, v: Encodable<AclDescription>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.principal ?? '')); else w.string((v.principal ?? ''));
-  if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+  if (flexible) w.compactString((v.principal ?? "")); else w.string((v.principal ?? ""));
+  if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   w.int8(v.operation ?? 0);
   w.int8(v.permissionType ?? 0);
   if (flexible) {

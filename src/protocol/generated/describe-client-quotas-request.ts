@@ -33,8 +33,8 @@ export function encodeDescribeClientQuotasRequest(w: Writer, v: Encodable<Descri
   const flexible = version >= 1;
   void flexible;
   {
-    const arr = v.components;
-    if (arr === null || arr === undefined) {
+    const arr = v.components !== undefined ? v.components : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -85,10 +85,10 @@ export function defaultComponentData(): ComponentData {
 export function encodeComponentData(w: Writer, v: Encodable<ComponentData>, version: number): void {
   const flexible = version >= 1;
   void flexible;
-  if (flexible) w.compactString((v.entityType ?? '')); else w.string((v.entityType ?? ''));
+  if (flexible) w.compactString((v.entityType ?? "")); else w.string((v.entityType ?? ""));
   w.int8(v.matchType ?? 0);
   {
-    const val = v.match ?? null;
+    const val = v.match === undefined ? "" : v.match;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {

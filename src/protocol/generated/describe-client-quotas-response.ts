@@ -41,12 +41,12 @@ export function encodeDescribeClientQuotasResponse(w: Writer, v: Encodable<Descr
   w.int32(v.throttleTimeMs ?? 0);
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const arr = v.entries;
-    if (arr === null || arr === undefined) {
+    const arr = v.entries !== undefined ? v.entries : [];
+    if (arr === null) {
       if (!(true)) throw new EncodeError('Entries is not nullable in version ' + version);
       if (flexible) w.uvarint(0); else w.int32(-1);
     } else {
@@ -97,8 +97,8 @@ export function encodeEntryData(w: Writer, v: Encodable<EntryData>, version: num
   const flexible = version >= 1;
   void flexible;
   {
-    const arr = v.entity;
-    if (arr === null || arr === undefined) {
+    const arr = v.entity !== undefined ? v.entity : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -108,8 +108,8 @@ export function encodeEntryData(w: Writer, v: Encodable<EntryData>, version: num
     }
   }
   {
-    const arr = v.values;
-    if (arr === null || arr === undefined) {
+    const arr = v.values !== undefined ? v.values : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -156,9 +156,9 @@ export function defaultEntityData(): EntityData {
 export function encodeEntityData(w: Writer, v: Encodable<EntityData>, version: number): void {
   const flexible = version >= 1;
   void flexible;
-  if (flexible) w.compactString((v.entityType ?? '')); else w.string((v.entityType ?? ''));
+  if (flexible) w.compactString((v.entityType ?? "")); else w.string((v.entityType ?? ""));
   {
-    const val = v.entityName ?? null;
+    const val = v.entityName === undefined ? "" : v.entityName;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {
@@ -199,7 +199,7 @@ export function defaultValueData(): ValueData {
 export function encodeValueData(w: Writer, v: Encodable<ValueData>, version: number): void {
   const flexible = version >= 1;
   void flexible;
-  if (flexible) w.compactString((v.key ?? '')); else w.string((v.key ?? ''));
+  if (flexible) w.compactString((v.key ?? "")); else w.string((v.key ?? ""));
   w.float64(v.value ?? 0);
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

@@ -59,11 +59,11 @@ export function encodeDescribeClusterResponse(w: Writer, v: Encodable<DescribeCl
   if (version >= 1) {
     w.int8(v.endpointType ?? 1);
   }
-  if (flexible) w.compactString((v.clusterId ?? '')); else w.string((v.clusterId ?? ''));
+  if (flexible) w.compactString((v.clusterId ?? "")); else w.string((v.clusterId ?? ""));
   w.int32(v.controllerId ?? -1);
   {
-    const arr = v.brokers;
-    if (arr === null || arr === undefined) {
+    const arr = v.brokers !== undefined ? v.brokers : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -124,7 +124,7 @@ export function encodeDescribeClusterBroker(w: Writer, v: Encodable<DescribeClus
   const flexible = true;
   void flexible;
   w.int32(v.brokerId ?? 0);
-  if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+  if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   w.int32(v.port ?? 0);
   {
     const val = v.rack ?? null;

@@ -36,8 +36,8 @@ export function encodeDescribeConfigsRequest(w: Writer, v: Encodable<DescribeCon
   const flexible = version >= 4;
   void flexible;
   {
-    const arr = v.resources;
-    if (arr === null || arr === undefined) {
+    const arr = v.resources !== undefined ? v.resources : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -95,10 +95,10 @@ export function encodeDescribeConfigsResource(w: Writer, v: Encodable<DescribeCo
   const flexible = version >= 4;
   void flexible;
   w.int8(v.resourceType ?? 0);
-  if (flexible) w.compactString((v.resourceName ?? '')); else w.string((v.resourceName ?? ''));
+  if (flexible) w.compactString((v.resourceName ?? "")); else w.string((v.resourceName ?? ""));
   {
-    const arr = v.configurationKeys;
-    if (arr === null || arr === undefined) {
+    const arr = v.configurationKeys !== undefined ? v.configurationKeys : [];
+    if (arr === null) {
       if (!(true)) throw new EncodeError('ConfigurationKeys is not nullable in version ' + version);
       if (flexible) w.uvarint(0); else w.int32(-1);
     } else {

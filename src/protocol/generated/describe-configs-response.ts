@@ -34,8 +34,8 @@ export function encodeDescribeConfigsResponse(w: Writer, v: Encodable<DescribeCo
   void flexible;
   w.int32(v.throttleTimeMs ?? 0);
   {
-    const arr = v.results;
-    if (arr === null || arr === undefined) {
+    const arr = v.results !== undefined ? v.results : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -93,14 +93,14 @@ export function encodeDescribeConfigsResult(w: Writer, v: Encodable<DescribeConf
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   w.int8(v.resourceType ?? 0);
-  if (flexible) w.compactString((v.resourceName ?? '')); else w.string((v.resourceName ?? ''));
+  if (flexible) w.compactString((v.resourceName ?? "")); else w.string((v.resourceName ?? ""));
   {
-    const arr = v.configs;
-    if (arr === null || arr === undefined) {
+    const arr = v.configs !== undefined ? v.configs : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -171,9 +171,9 @@ export function defaultDescribeConfigsResourceResult(): DescribeConfigsResourceR
 export function encodeDescribeConfigsResourceResult(w: Writer, v: Encodable<DescribeConfigsResourceResult>, version: number): void {
   const flexible = version >= 4;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const val = v.value ?? null;
+    const val = v.value === undefined ? "" : v.value;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   w.bool(v.readOnly ?? false);
@@ -186,8 +186,8 @@ export function encodeDescribeConfigsResourceResult(w: Writer, v: Encodable<Desc
   w.bool(v.isSensitive ?? false);
   if (version >= 1) {
     {
-      const arr = v.synonyms;
-      if (arr === null || arr === undefined) {
+      const arr = v.synonyms !== undefined ? v.synonyms : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -202,7 +202,7 @@ export function encodeDescribeConfigsResourceResult(w: Writer, v: Encodable<Desc
   }
   if (version >= 3) {
     {
-      const val = v.documentation ?? null;
+      const val = v.documentation === undefined ? "" : v.documentation;
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }
@@ -255,11 +255,11 @@ export function encodeDescribeConfigsSynonym(w: Writer, v: Encodable<DescribeCon
   const flexible = version >= 4;
   void flexible;
   if (version >= 1) {
-    if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+    if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   }
   if (version >= 1) {
     {
-      const val = v.value ?? null;
+      const val = v.value === undefined ? "" : v.value;
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }

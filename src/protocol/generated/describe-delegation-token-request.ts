@@ -30,8 +30,8 @@ export function encodeDescribeDelegationTokenRequest(w: Writer, v: Encodable<Des
   const flexible = version >= 2;
   void flexible;
   {
-    const arr = v.owners;
-    if (arr === null || arr === undefined) {
+    const arr = v.owners !== undefined ? v.owners : [];
+    if (arr === null) {
       if (!(true)) throw new EncodeError('Owners is not nullable in version ' + version);
       if (flexible) w.uvarint(0); else w.int32(-1);
     } else {
@@ -78,8 +78,8 @@ export function defaultDescribeDelegationTokenOwner(): DescribeDelegationTokenOw
 export function encodeDescribeDelegationTokenOwner(w: Writer, v: Encodable<DescribeDelegationTokenOwner>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.principalType ?? '')); else w.string((v.principalType ?? ''));
-  if (flexible) w.compactString((v.principalName ?? '')); else w.string((v.principalName ?? ''));
+  if (flexible) w.compactString((v.principalType ?? "")); else w.string((v.principalType ?? ""));
+  if (flexible) w.compactString((v.principalName ?? "")); else w.string((v.principalName ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

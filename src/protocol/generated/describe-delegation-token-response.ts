@@ -37,8 +37,8 @@ export function encodeDescribeDelegationTokenResponse(w: Writer, v: Encodable<De
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const arr = v.tokens;
-    if (arr === null || arr === undefined) {
+    const arr = v.tokens !== undefined ? v.tokens : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -111,22 +111,22 @@ export function defaultDescribedDelegationToken(): DescribedDelegationToken {
 export function encodeDescribedDelegationToken(w: Writer, v: Encodable<DescribedDelegationToken>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.principalType ?? '')); else w.string((v.principalType ?? ''));
-  if (flexible) w.compactString((v.principalName ?? '')); else w.string((v.principalName ?? ''));
+  if (flexible) w.compactString((v.principalType ?? "")); else w.string((v.principalType ?? ""));
+  if (flexible) w.compactString((v.principalName ?? "")); else w.string((v.principalName ?? ""));
   if (version >= 3) {
-    if (flexible) w.compactString((v.tokenRequesterPrincipalType ?? '')); else w.string((v.tokenRequesterPrincipalType ?? ''));
+    if (flexible) w.compactString((v.tokenRequesterPrincipalType ?? "")); else w.string((v.tokenRequesterPrincipalType ?? ""));
   }
   if (version >= 3) {
-    if (flexible) w.compactString((v.tokenRequesterPrincipalName ?? '')); else w.string((v.tokenRequesterPrincipalName ?? ''));
+    if (flexible) w.compactString((v.tokenRequesterPrincipalName ?? "")); else w.string((v.tokenRequesterPrincipalName ?? ""));
   }
   w.int64(v.issueTimestamp ?? 0);
   w.int64(v.expiryTimestamp ?? 0);
   w.int64(v.maxTimestamp ?? 0);
-  if (flexible) w.compactString((v.tokenId ?? '')); else w.string((v.tokenId ?? ''));
+  if (flexible) w.compactString((v.tokenId ?? "")); else w.string((v.tokenId ?? ""));
   if (flexible) w.compactBytes((v.hmac ?? EMPTY_BUFFER)); else w.bytes((v.hmac ?? EMPTY_BUFFER));
   {
-    const arr = v.renewers;
-    if (arr === null || arr === undefined) {
+    const arr = v.renewers !== undefined ? v.renewers : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -181,8 +181,8 @@ export function defaultDescribedDelegationTokenRenewer(): DescribedDelegationTok
 export function encodeDescribedDelegationTokenRenewer(w: Writer, v: Encodable<DescribedDelegationTokenRenewer>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.principalType ?? '')); else w.string((v.principalType ?? ''));
-  if (flexible) w.compactString((v.principalName ?? '')); else w.string((v.principalName ?? ''));
+  if (flexible) w.compactString((v.principalType ?? "")); else w.string((v.principalType ?? ""));
+  if (flexible) w.compactString((v.principalName ?? "")); else w.string((v.principalName ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

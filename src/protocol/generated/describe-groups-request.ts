@@ -33,8 +33,8 @@ export function encodeDescribeGroupsRequest(w: Writer, v: Encodable<DescribeGrou
   const flexible = version >= 5;
   void flexible;
   {
-    const arr = v.groups;
-    if (arr === null || arr === undefined) {
+    const arr = v.groups !== undefined ? v.groups : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

@@ -36,8 +36,8 @@ export function encodeDescribeGroupsResponse(w: Writer, v: Encodable<DescribeGro
     w.int32(v.throttleTimeMs ?? 0);
   }
   {
-    const arr = v.groups;
-    if (arr === null || arr === undefined) {
+    const arr = v.groups !== undefined ? v.groups : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -100,13 +100,13 @@ export function encodeDescribedGroup(w: Writer, v: Encodable<DescribedGroup>, ve
   const flexible = version >= 5;
   void flexible;
   w.int16(v.errorCode ?? 0);
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
-  if (flexible) w.compactString((v.groupState ?? '')); else w.string((v.groupState ?? ''));
-  if (flexible) w.compactString((v.protocolType ?? '')); else w.string((v.protocolType ?? ''));
-  if (flexible) w.compactString((v.protocolData ?? '')); else w.string((v.protocolData ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
+  if (flexible) w.compactString((v.groupState ?? "")); else w.string((v.groupState ?? ""));
+  if (flexible) w.compactString((v.protocolType ?? "")); else w.string((v.protocolType ?? ""));
+  if (flexible) w.compactString((v.protocolData ?? "")); else w.string((v.protocolData ?? ""));
   {
-    const arr = v.members;
-    if (arr === null || arr === undefined) {
+    const arr = v.members !== undefined ? v.members : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -173,15 +173,15 @@ export function defaultDescribedGroupMember(): DescribedGroupMember {
 export function encodeDescribedGroupMember(w: Writer, v: Encodable<DescribedGroupMember>, version: number): void {
   const flexible = version >= 5;
   void flexible;
-  if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+  if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   if (version >= 4) {
     {
       const val = (version >= 4) ? (v.groupInstanceId ?? null) : (v.groupInstanceId ?? '');
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }
-  if (flexible) w.compactString((v.clientId ?? '')); else w.string((v.clientId ?? ''));
-  if (flexible) w.compactString((v.clientHost ?? '')); else w.string((v.clientHost ?? ''));
+  if (flexible) w.compactString((v.clientId ?? "")); else w.string((v.clientId ?? ""));
+  if (flexible) w.compactString((v.clientHost ?? "")); else w.string((v.clientHost ?? ""));
   if (flexible) w.compactBytes((v.memberMetadata ?? EMPTY_BUFFER)); else w.bytes((v.memberMetadata ?? EMPTY_BUFFER));
   if (flexible) w.compactBytes((v.memberAssignment ?? EMPTY_BUFFER)); else w.bytes((v.memberAssignment ?? EMPTY_BUFFER));
   if (flexible) {

@@ -40,8 +40,8 @@ export function encodeDescribeLogDirsResponse(w: Writer, v: Encodable<DescribeLo
     w.int16(v.errorCode ?? 0);
   }
   {
-    const arr = v.results;
-    if (arr === null || arr === undefined) {
+    const arr = v.results !== undefined ? v.results : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -99,10 +99,10 @@ export function encodeDescribeLogDirsResult(w: Writer, v: Encodable<DescribeLogD
   const flexible = version >= 2;
   void flexible;
   w.int16(v.errorCode ?? 0);
-  if (flexible) w.compactString((v.logDir ?? '')); else w.string((v.logDir ?? ''));
+  if (flexible) w.compactString((v.logDir ?? "")); else w.string((v.logDir ?? ""));
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -157,10 +157,10 @@ export function defaultDescribeLogDirsTopic(): DescribeLogDirsTopic {
 export function encodeDescribeLogDirsTopic(w: Writer, v: Encodable<DescribeLogDirsTopic>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

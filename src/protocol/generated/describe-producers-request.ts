@@ -29,8 +29,8 @@ export function encodeDescribeProducersRequest(w: Writer, v: Encodable<DescribeP
   const flexible = true;
   void flexible;
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -76,15 +76,15 @@ export function defaultTopicRequest(): TopicRequest {
 export function encodeTopicRequest(w: Writer, v: Encodable<TopicRequest>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitionIndexes;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitionIndexes !== undefined ? v.partitionIndexes : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

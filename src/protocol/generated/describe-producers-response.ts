@@ -34,8 +34,8 @@ export function encodeDescribeProducersResponse(w: Writer, v: Encodable<Describe
   void flexible;
   w.int32(v.throttleTimeMs ?? 0);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -82,10 +82,10 @@ export function defaultTopicResponse(): TopicResponse {
 export function encodeTopicResponse(w: Writer, v: Encodable<TopicResponse>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -144,8 +144,8 @@ export function encodePartitionResponse(w: Writer, v: Encodable<PartitionRespons
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const arr = v.activeProducers;
-    if (arr === null || arr === undefined) {
+    const arr = v.activeProducers !== undefined ? v.activeProducers : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

@@ -29,8 +29,8 @@ export function encodeDescribeQuorumRequest(w: Writer, v: Encodable<DescribeQuor
   const flexible = true;
   void flexible;
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -75,10 +75,10 @@ export function defaultTopicData(): TopicData {
 export function encodeTopicData(w: Writer, v: Encodable<TopicData>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+  if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

@@ -39,13 +39,13 @@ export function encodeDescribeQuorumResponse(w: Writer, v: Encodable<DescribeQuo
   w.int16(v.errorCode ?? 0);
   if (version >= 2) {
     {
-      const val = (version >= 2) ? (v.errorMessage ?? null) : (v.errorMessage ?? '');
+      const val = (version >= 2) ? (v.errorMessage === undefined ? "" : v.errorMessage) : (v.errorMessage ?? "");
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -56,8 +56,8 @@ export function encodeDescribeQuorumResponse(w: Writer, v: Encodable<DescribeQuo
   }
   if (version >= 2) {
     {
-      const arr = v.nodes;
-      if (arr === null || arr === undefined) {
+      const arr = v.nodes !== undefined ? v.nodes : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -106,10 +106,10 @@ export function defaultTopicData(): TopicData {
 export function encodeTopicData(w: Writer, v: Encodable<TopicData>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+  if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -174,7 +174,7 @@ export function encodePartitionData(w: Writer, v: Encodable<PartitionData>, vers
   w.int16(v.errorCode ?? 0);
   if (version >= 2) {
     {
-      const val = (version >= 2) ? (v.errorMessage ?? null) : (v.errorMessage ?? '');
+      const val = (version >= 2) ? (v.errorMessage === undefined ? "" : v.errorMessage) : (v.errorMessage ?? "");
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }
@@ -182,8 +182,8 @@ export function encodePartitionData(w: Writer, v: Encodable<PartitionData>, vers
   w.int32(v.leaderEpoch ?? 0);
   w.int64(v.highWatermark ?? 0);
   {
-    const arr = v.currentVoters;
-    if (arr === null || arr === undefined) {
+    const arr = v.currentVoters !== undefined ? v.currentVoters : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -193,8 +193,8 @@ export function encodePartitionData(w: Writer, v: Encodable<PartitionData>, vers
     }
   }
   {
-    const arr = v.observers;
-    if (arr === null || arr === undefined) {
+    const arr = v.observers !== undefined ? v.observers : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -311,8 +311,8 @@ export function encodeNode(w: Writer, v: Encodable<Node>, version: number): void
   }
   if (version >= 2) {
     {
-      const arr = v.listeners;
-      if (arr === null || arr === undefined) {
+      const arr = v.listeners !== undefined ? v.listeners : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -364,10 +364,10 @@ export function encodeListener(w: Writer, v: Encodable<Listener>, version: numbe
   const flexible = true;
   void flexible;
   if (version >= 2) {
-    if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+    if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   }
   if (version >= 2) {
-    if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+    if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   }
   if (version >= 2) {
     w.uint16(v.port ?? 0);

@@ -36,8 +36,8 @@ export function encodeDescribeTopicPartitionsRequest(w: Writer, v: Encodable<Des
   const flexible = true;
   void flexible;
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -47,12 +47,15 @@ export function encodeDescribeTopicPartitionsRequest(w: Writer, v: Encodable<Des
     }
   }
   w.int32(v.responsePartitionLimit ?? 2000);
-  if (v.cursor === null || v.cursor === undefined) {
-    if (!(true)) throw new EncodeError('Cursor is not nullable in version ' + version);
-    w.int8(-1);
-  } else {
-    if (true) w.int8(1);
-    encodeCursor(w, v.cursor, version);
+  {
+    const sv = v.cursor !== undefined ? v.cursor : ((true) ? null : {});
+    if (sv === null) {
+      if (!(true)) throw new EncodeError('Cursor is not nullable in version ' + version);
+      w.int8(-1);
+    } else {
+      if (true) w.int8(1);
+      encodeCursor(w, sv, version);
+    }
   }
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
@@ -90,7 +93,7 @@ export function defaultTopicRequest(): TopicRequest {
 export function encodeTopicRequest(w: Writer, v: Encodable<TopicRequest>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);
@@ -128,7 +131,7 @@ export function defaultCursor(): Cursor {
 export function encodeCursor(w: Writer, v: Encodable<Cursor>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+  if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   w.int32(v.partitionIndex ?? 0);
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

@@ -37,8 +37,8 @@ export function encodeDescribeTopicPartitionsResponse(w: Writer, v: Encodable<De
   void flexible;
   w.int32(v.throttleTimeMs ?? 0);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -47,12 +47,15 @@ export function encodeDescribeTopicPartitionsResponse(w: Writer, v: Encodable<De
       }
     }
   }
-  if (v.nextCursor === null || v.nextCursor === undefined) {
-    if (!(true)) throw new EncodeError('NextCursor is not nullable in version ' + version);
-    w.int8(-1);
-  } else {
-    if (true) w.int8(1);
-    encodeCursor(w, v.nextCursor, version);
+  {
+    const sv = v.nextCursor !== undefined ? v.nextCursor : ((true) ? null : {});
+    if (sv === null) {
+      if (!(true)) throw new EncodeError('NextCursor is not nullable in version ' + version);
+      w.int8(-1);
+    } else {
+      if (true) w.int8(1);
+      encodeCursor(w, sv, version);
+    }
   }
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
@@ -107,14 +110,14 @@ export function encodeDescribeTopicPartitionsResponseTopic(w: Writer, v: Encodab
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.name ?? null;
+    const val = v.name === undefined ? "" : v.name;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   w.uuid(v.topicId ?? ZERO_UUID);
   w.bool(v.isInternal ?? false);
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -192,30 +195,30 @@ export function encodeDescribeTopicPartitionsResponsePartition(w: Writer, v: Enc
   w.int32(v.leaderId ?? 0);
   w.int32(v.leaderEpoch ?? -1);
   {
-    const arr = v.replicaNodes;
-    if (arr === null || arr === undefined) {
+    const arr = v.replicaNodes !== undefined ? v.replicaNodes : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }
   {
-    const arr = v.isrNodes;
-    if (arr === null || arr === undefined) {
+    const arr = v.isrNodes !== undefined ? v.isrNodes : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }
   {
-    const arr = v.eligibleLeaderReplicas;
-    if (arr === null || arr === undefined) {
+    const arr = v.eligibleLeaderReplicas !== undefined ? v.eligibleLeaderReplicas : ((true) ? null : []);
+    if (arr === null) {
       if (!(true)) throw new EncodeError('EligibleLeaderReplicas is not nullable in version ' + version);
       if (flexible) w.uvarint(0); else w.int32(-1);
     } else {
@@ -226,8 +229,8 @@ export function encodeDescribeTopicPartitionsResponsePartition(w: Writer, v: Enc
     }
   }
   {
-    const arr = v.lastKnownElr;
-    if (arr === null || arr === undefined) {
+    const arr = v.lastKnownElr !== undefined ? v.lastKnownElr : ((true) ? null : []);
+    if (arr === null) {
       if (!(true)) throw new EncodeError('LastKnownElr is not nullable in version ' + version);
       if (flexible) w.uvarint(0); else w.int32(-1);
     } else {
@@ -238,13 +241,13 @@ export function encodeDescribeTopicPartitionsResponsePartition(w: Writer, v: Enc
     }
   }
   {
-    const arr = v.offlineReplicas;
-    if (arr === null || arr === undefined) {
+    const arr = v.offlineReplicas !== undefined ? v.offlineReplicas : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }
@@ -293,7 +296,7 @@ export function defaultCursor(): Cursor {
 export function encodeCursor(w: Writer, v: Encodable<Cursor>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+  if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   w.int32(v.partitionIndex ?? 0);
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

@@ -30,8 +30,8 @@ export function encodeDescribeTransactionsRequest(w: Writer, v: Encodable<Descri
   const flexible = true;
   void flexible;
   {
-    const arr = v.transactionalIds;
-    if (arr === null || arr === undefined) {
+    const arr = v.transactionalIds !== undefined ? v.transactionalIds : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

@@ -33,8 +33,8 @@ export function encodeDescribeTransactionsResponse(w: Writer, v: Encodable<Descr
   void flexible;
   w.int32(v.throttleTimeMs ?? 0);
   {
-    const arr = v.transactionStates;
-    if (arr === null || arr === undefined) {
+    const arr = v.transactionStates !== undefined ? v.transactionStates : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -93,15 +93,15 @@ export function encodeTransactionState(w: Writer, v: Encodable<TransactionState>
   const flexible = true;
   void flexible;
   w.int16(v.errorCode ?? 0);
-  if (flexible) w.compactString((v.transactionalId ?? '')); else w.string((v.transactionalId ?? ''));
-  if (flexible) w.compactString((v.transactionState ?? '')); else w.string((v.transactionState ?? ''));
+  if (flexible) w.compactString((v.transactionalId ?? "")); else w.string((v.transactionalId ?? ""));
+  if (flexible) w.compactString((v.transactionState ?? "")); else w.string((v.transactionState ?? ""));
   w.int32(v.transactionTimeoutMs ?? 0);
   w.int64(v.transactionStartTimeMs ?? 0);
   w.int64(v.producerId ?? 0);
   w.int16(v.producerEpoch ?? 0);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -152,15 +152,15 @@ export function defaultTopicData(): TopicData {
 export function encodeTopicData(w: Writer, v: Encodable<TopicData>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.topic ?? '')); else w.string((v.topic ?? ''));
+  if (flexible) w.compactString((v.topic ?? "")); else w.string((v.topic ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

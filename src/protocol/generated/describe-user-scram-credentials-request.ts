@@ -30,8 +30,8 @@ export function encodeDescribeUserScramCredentialsRequest(w: Writer, v: Encodabl
   const flexible = true;
   void flexible;
   {
-    const arr = v.users;
-    if (arr === null || arr === undefined) {
+    const arr = v.users !== undefined ? v.users : [];
+    if (arr === null) {
       if (!(true)) throw new EncodeError('Users is not nullable in version ' + version);
       if (flexible) w.uvarint(0); else w.int32(-1);
     } else {
@@ -75,7 +75,7 @@ export function defaultUserName(): UserName {
 export function encodeUserName(w: Writer, v: Encodable<UserName>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

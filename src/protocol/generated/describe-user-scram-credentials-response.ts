@@ -41,12 +41,12 @@ export function encodeDescribeUserScramCredentialsResponse(w: Writer, v: Encodab
   w.int32(v.throttleTimeMs ?? 0);
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const arr = v.results;
-    if (arr === null || arr === undefined) {
+    const arr = v.results !== undefined ? v.results : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -101,15 +101,15 @@ export function defaultDescribeUserScramCredentialsResult(): DescribeUserScramCr
 export function encodeDescribeUserScramCredentialsResult(w: Writer, v: Encodable<DescribeUserScramCredentialsResult>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.user ?? '')); else w.string((v.user ?? ''));
+  if (flexible) w.compactString((v.user ?? "")); else w.string((v.user ?? ""));
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const arr = v.credentialInfos;
-    if (arr === null || arr === undefined) {
+    const arr = v.credentialInfos !== undefined ? v.credentialInfos : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

@@ -39,8 +39,8 @@ export function encodeElectLeadersRequest(w: Writer, v: Encodable<ElectLeadersRe
     w.int8(v.electionType ?? 0);
   }
   {
-    const arr = v.topicPartitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.topicPartitions !== undefined ? v.topicPartitions : [];
+    if (arr === null) {
       if (!(true)) throw new EncodeError('TopicPartitions is not nullable in version ' + version);
       if (flexible) w.uvarint(0); else w.int32(-1);
     } else {
@@ -90,15 +90,15 @@ export function defaultTopicPartitions(): TopicPartitions {
 export function encodeTopicPartitions(w: Writer, v: Encodable<TopicPartitions>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.topic ?? '')); else w.string((v.topic ?? ''));
+  if (flexible) w.compactString((v.topic ?? "")); else w.string((v.topic ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

@@ -40,8 +40,8 @@ export function encodeElectLeadersResponse(w: Writer, v: Encodable<ElectLeadersR
     w.int16(v.errorCode ?? 0);
   }
   {
-    const arr = v.replicaElectionResults;
-    if (arr === null || arr === undefined) {
+    const arr = v.replicaElectionResults !== undefined ? v.replicaElectionResults : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -89,10 +89,10 @@ export function defaultReplicaElectionResult(): ReplicaElectionResult {
 export function encodeReplicaElectionResult(w: Writer, v: Encodable<ReplicaElectionResult>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.topic ?? '')); else w.string((v.topic ?? ''));
+  if (flexible) w.compactString((v.topic ?? "")); else w.string((v.topic ?? ""));
   {
-    const arr = v.partitionResult;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitionResult !== undefined ? v.partitionResult : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -145,7 +145,7 @@ export function encodePartitionResult(w: Writer, v: Encodable<PartitionResult>, 
   w.int32(v.partitionId ?? 0);
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {

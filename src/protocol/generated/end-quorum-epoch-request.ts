@@ -38,8 +38,8 @@ export function encodeEndQuorumEpochRequest(w: Writer, v: Encodable<EndQuorumEpo
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -50,8 +50,8 @@ export function encodeEndQuorumEpochRequest(w: Writer, v: Encodable<EndQuorumEpo
   }
   if (version >= 1) {
     {
-      const arr = v.leaderEndpoints;
-      if (arr === null || arr === undefined) {
+      const arr = v.leaderEndpoints !== undefined ? v.leaderEndpoints : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -99,10 +99,10 @@ export function defaultTopicData(): TopicData {
 export function encodeTopicData(w: Writer, v: Encodable<TopicData>, version: number): void {
   const flexible = version >= 1;
   void flexible;
-  if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+  if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -163,21 +163,21 @@ export function encodePartitionData(w: Writer, v: Encodable<PartitionData>, vers
   w.int32(v.leaderEpoch ?? 0);
   if (version <= 0) {
     {
-      const arr = v.preferredSuccessors;
-      if (arr === null || arr === undefined) {
+      const arr = v.preferredSuccessors !== undefined ? v.preferredSuccessors : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
         for (const el of arr) {
-          w.int32(el ?? []);
+          w.int32(el ?? 0);
         }
       }
     }
   }
   if (version >= 1) {
     {
-      const arr = v.preferredCandidates;
-      if (arr === null || arr === undefined) {
+      const arr = v.preferredCandidates !== undefined ? v.preferredCandidates : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -274,10 +274,10 @@ export function encodeLeaderEndpoint(w: Writer, v: Encodable<LeaderEndpoint>, ve
   const flexible = version >= 1;
   void flexible;
   if (version >= 1) {
-    if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+    if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   }
   if (version >= 1) {
-    if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+    if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   }
   if (version >= 1) {
     w.uint16(v.port ?? 0);

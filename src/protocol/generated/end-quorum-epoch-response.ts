@@ -36,8 +36,8 @@ export function encodeEndQuorumEpochResponse(w: Writer, v: Encodable<EndQuorumEp
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -52,8 +52,8 @@ export function encodeEndQuorumEpochResponse(w: Writer, v: Encodable<EndQuorumEp
       const tw = new Writer(64);
       { const w = tw;
         {
-          const arr = v.nodeEndpoints;
-          if (arr === null || arr === undefined) {
+          const arr = v.nodeEndpoints !== undefined ? v.nodeEndpoints : [];
+          if (arr === null) {
             w.uvarint(0 + 1);
           } else {
             w.uvarint(arr.length + 1);
@@ -109,10 +109,10 @@ export function defaultTopicData(): TopicData {
 export function encodeTopicData(w: Writer, v: Encodable<TopicData>, version: number): void {
   const flexible = version >= 1;
   void flexible;
-  if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+  if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -215,7 +215,7 @@ export function encodeNodeEndpoint(w: Writer, v: Encodable<NodeEndpoint>, versio
     w.int32(v.nodeId ?? 0);
   }
   if (version >= 1) {
-    if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+    if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   }
   if (version >= 1) {
     w.uint16(v.port ?? 0);

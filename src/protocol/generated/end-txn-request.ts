@@ -38,7 +38,7 @@ export function defaultEndTxnRequest(): EndTxnRequest {
 export function encodeEndTxnRequest(w: Writer, v: Encodable<EndTxnRequest>, version: number): void {
   const flexible = version >= 3;
   void flexible;
-  if (flexible) w.compactString((v.transactionalId ?? '')); else w.string((v.transactionalId ?? ''));
+  if (flexible) w.compactString((v.transactionalId ?? "")); else w.string((v.transactionalId ?? ""));
   w.int64(v.producerId ?? 0);
   w.int16(v.producerEpoch ?? 0);
   w.bool(v.committed ?? false);

@@ -37,7 +37,7 @@ export function encodeEnvelopeRequest(w: Writer, v: Encodable<EnvelopeRequest>, 
   void flexible;
   if (flexible) w.compactBytes((v.requestData ?? EMPTY_BUFFER)); else w.bytes((v.requestData ?? EMPTY_BUFFER));
   {
-    const val = v.requestPrincipal ?? null;
+    const val = v.requestPrincipal === undefined ? EMPTY_BUFFER : v.requestPrincipal;
     if (flexible) w.compactNullableBytes(val); else w.nullableBytes(val);
   }
   if (flexible) w.compactBytes((v.clientHostAddress ?? EMPTY_BUFFER)); else w.bytes((v.clientHostAddress ?? EMPTY_BUFFER));

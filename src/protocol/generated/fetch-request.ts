@@ -79,8 +79,8 @@ export function encodeFetchRequest(w: Writer, v: Encodable<FetchRequest>, versio
     w.int32(v.sessionEpoch ?? -1);
   }
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -91,8 +91,8 @@ export function encodeFetchRequest(w: Writer, v: Encodable<FetchRequest>, versio
   }
   if (version >= 7) {
     {
-      const arr = v.forgottenTopicsData;
-      if (arr === null || arr === undefined) {
+      const arr = v.forgottenTopicsData !== undefined ? v.forgottenTopicsData : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -103,7 +103,7 @@ export function encodeFetchRequest(w: Writer, v: Encodable<FetchRequest>, versio
     }
   }
   if (version >= 11) {
-    if (flexible) w.compactString((v.rackId ?? '')); else w.string((v.rackId ?? ''));
+    if (flexible) w.compactString((v.rackId ?? "")); else w.string((v.rackId ?? ""));
   }
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
@@ -226,14 +226,14 @@ export function encodeFetchTopic(w: Writer, v: Encodable<FetchTopic>, version: n
   const flexible = version >= 12;
   void flexible;
   if (version <= 12) {
-    if (flexible) w.compactString((v.topic ?? '')); else w.string((v.topic ?? ''));
+    if (flexible) w.compactString((v.topic ?? "")); else w.string((v.topic ?? ""));
   }
   if (version >= 13) {
     w.uuid(v.topicId ?? ZERO_UUID);
   }
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -370,20 +370,20 @@ export function encodeForgottenTopic(w: Writer, v: Encodable<ForgottenTopic>, ve
   const flexible = version >= 12;
   void flexible;
   if (version >= 7 && version <= 12) {
-    if (flexible) w.compactString((v.topic ?? '')); else w.string((v.topic ?? ''));
+    if (flexible) w.compactString((v.topic ?? "")); else w.string((v.topic ?? ""));
   }
   if (version >= 13) {
     w.uuid(v.topicId ?? ZERO_UUID);
   }
   if (version >= 7) {
     {
-      const arr = v.partitions;
-      if (arr === null || arr === undefined) {
+      const arr = v.partitions !== undefined ? v.partitions : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
         for (const el of arr) {
-          w.int32(el ?? []);
+          w.int32(el ?? 0);
         }
       }
     }

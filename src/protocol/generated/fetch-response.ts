@@ -51,8 +51,8 @@ export function encodeFetchResponse(w: Writer, v: Encodable<FetchResponse>, vers
     w.int32(v.sessionId ?? 0);
   }
   {
-    const arr = v.responses;
-    if (arr === null || arr === undefined) {
+    const arr = v.responses !== undefined ? v.responses : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -67,8 +67,8 @@ export function encodeFetchResponse(w: Writer, v: Encodable<FetchResponse>, vers
       const tw = new Writer(64);
       { const w = tw;
         {
-          const arr = v.nodeEndpoints;
-          if (arr === null || arr === undefined) {
+          const arr = v.nodeEndpoints !== undefined ? v.nodeEndpoints : [];
+          if (arr === null) {
             w.uvarint(0 + 1);
           } else {
             w.uvarint(arr.length + 1);
@@ -131,14 +131,14 @@ export function encodeFetchableTopicResponse(w: Writer, v: Encodable<FetchableTo
   const flexible = version >= 12;
   void flexible;
   if (version <= 12) {
-    if (flexible) w.compactString((v.topic ?? '')); else w.string((v.topic ?? ''));
+    if (flexible) w.compactString((v.topic ?? "")); else w.string((v.topic ?? ""));
   }
   if (version >= 13) {
     w.uuid(v.topicId ?? ZERO_UUID);
   }
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -223,8 +223,8 @@ export function encodePartitionData(w: Writer, v: Encodable<PartitionData>, vers
   }
   if (version >= 4) {
     {
-      const arr = v.abortedTransactions;
-      if (arr === null || arr === undefined) {
+      const arr = v.abortedTransactions !== undefined ? v.abortedTransactions : [];
+      if (arr === null) {
         if (!(version >= 4)) throw new EncodeError('AbortedTransactions is not nullable in version ' + version);
         if (flexible) w.uvarint(0); else w.int32(-1);
       } else {
@@ -502,7 +502,7 @@ export function encodeNodeEndpoint(w: Writer, v: Encodable<NodeEndpoint>, versio
     w.int32(v.nodeId ?? 0);
   }
   if (version >= 16) {
-    if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+    if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   }
   if (version >= 16) {
     w.int32(v.port ?? 0);

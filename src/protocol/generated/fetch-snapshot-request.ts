@@ -41,8 +41,8 @@ export function encodeFetchSnapshotRequest(w: Writer, v: Encodable<FetchSnapshot
   w.int32(v.replicaId ?? -1);
   w.int32(v.maxBytes ?? 2147483647);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -106,10 +106,10 @@ export function defaultTopicSnapshot(): TopicSnapshot {
 export function encodeTopicSnapshot(w: Writer, v: Encodable<TopicSnapshot>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

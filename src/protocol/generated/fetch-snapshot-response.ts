@@ -41,8 +41,8 @@ export function encodeFetchSnapshotResponse(w: Writer, v: Encodable<FetchSnapsho
   w.int32(v.throttleTimeMs ?? 0);
   w.int16(v.errorCode ?? 0);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -57,8 +57,8 @@ export function encodeFetchSnapshotResponse(w: Writer, v: Encodable<FetchSnapsho
       const tw = new Writer(64);
       { const w = tw;
         {
-          const arr = v.nodeEndpoints;
-          if (arr === null || arr === undefined) {
+          const arr = v.nodeEndpoints !== undefined ? v.nodeEndpoints : [];
+          if (arr === null) {
             w.uvarint(0 + 1);
           } else {
             w.uvarint(arr.length + 1);
@@ -116,10 +116,10 @@ export function defaultTopicSnapshot(): TopicSnapshot {
 export function encodeTopicSnapshot(w: Writer, v: Encodable<TopicSnapshot>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -332,7 +332,7 @@ export function encodeNodeEndpoint(w: Writer, v: Encodable<NodeEndpoint>, versio
     w.int32(v.nodeId ?? 0);
   }
   if (version >= 1) {
-    if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+    if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   }
   if (version >= 1) {
     w.uint16(v.port ?? 0);

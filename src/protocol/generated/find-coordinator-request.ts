@@ -36,15 +36,15 @@ export function encodeFindCoordinatorRequest(w: Writer, v: Encodable<FindCoordin
   const flexible = version >= 3;
   void flexible;
   if (version <= 3) {
-    if (flexible) w.compactString((v.key ?? '')); else w.string((v.key ?? ''));
+    if (flexible) w.compactString((v.key ?? "")); else w.string((v.key ?? ""));
   }
   if (version >= 1) {
     w.int8(v.keyType ?? 0);
   }
   if (version >= 4) {
     {
-      const arr = v.coordinatorKeys;
-      if (arr === null || arr === undefined) {
+      const arr = v.coordinatorKeys !== undefined ? v.coordinatorKeys : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

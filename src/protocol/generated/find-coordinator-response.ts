@@ -55,7 +55,7 @@ export function encodeFindCoordinatorResponse(w: Writer, v: Encodable<FindCoordi
   }
   if (version >= 1 && version <= 3) {
     {
-      const val = (version >= 1 && version <= 3) ? (v.errorMessage ?? null) : (v.errorMessage ?? '');
+      const val = (version >= 1 && version <= 3) ? (v.errorMessage === undefined ? "" : v.errorMessage) : (v.errorMessage ?? "");
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }
@@ -63,15 +63,15 @@ export function encodeFindCoordinatorResponse(w: Writer, v: Encodable<FindCoordi
     w.int32(v.nodeId ?? 0);
   }
   if (version <= 3) {
-    if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+    if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   }
   if (version <= 3) {
     w.int32(v.port ?? 0);
   }
   if (version >= 4) {
     {
-      const arr = v.coordinators;
-      if (arr === null || arr === undefined) {
+      const arr = v.coordinators !== undefined ? v.coordinators : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -137,13 +137,13 @@ export function encodeCoordinator(w: Writer, v: Encodable<Coordinator>, version:
   const flexible = version >= 3;
   void flexible;
   if (version >= 4) {
-    if (flexible) w.compactString((v.key ?? '')); else w.string((v.key ?? ''));
+    if (flexible) w.compactString((v.key ?? "")); else w.string((v.key ?? ""));
   }
   if (version >= 4) {
     w.int32(v.nodeId ?? 0);
   }
   if (version >= 4) {
-    if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+    if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   }
   if (version >= 4) {
     w.int32(v.port ?? 0);
@@ -153,7 +153,7 @@ export function encodeCoordinator(w: Writer, v: Encodable<Coordinator>, version:
   }
   if (version >= 4) {
     {
-      const val = (version >= 4) ? (v.errorMessage ?? null) : (v.errorMessage ?? '');
+      const val = (version >= 4) ? (v.errorMessage === undefined ? "" : v.errorMessage) : (v.errorMessage ?? "");
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }

@@ -58,13 +58,13 @@ export function encodeGetTelemetrySubscriptionsResponse(w: Writer, v: Encodable<
   w.uuid(v.clientInstanceId ?? ZERO_UUID);
   w.int32(v.subscriptionId ?? 0);
   {
-    const arr = v.acceptedCompressionTypes;
-    if (arr === null || arr === undefined) {
+    const arr = v.acceptedCompressionTypes !== undefined ? v.acceptedCompressionTypes : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int8(el ?? []);
+        w.int8(el ?? 0);
       }
     }
   }
@@ -72,8 +72,8 @@ export function encodeGetTelemetrySubscriptionsResponse(w: Writer, v: Encodable<
   w.int32(v.telemetryMaxBytes ?? 0);
   w.bool(v.deltaTemporality ?? false);
   {
-    const arr = v.requestedMetrics;
-    if (arr === null || arr === undefined) {
+    const arr = v.requestedMetrics !== undefined ? v.requestedMetrics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

@@ -28,7 +28,7 @@ export function defaultGroupMetadataKey(): GroupMetadataKey {
 export function encodeGroupMetadataKey(w: Writer, v: Encodable<GroupMetadataKey>, version: number): void {
   const flexible = false;
   void flexible;
-  if (flexible) w.compactString((v.group ?? '')); else w.string((v.group ?? ''));
+  if (flexible) w.compactString((v.group ?? "")); else w.string((v.group ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

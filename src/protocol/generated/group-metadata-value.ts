@@ -38,22 +38,22 @@ export function defaultGroupMetadataValue(): GroupMetadataValue {
 export function encodeGroupMetadataValue(w: Writer, v: Encodable<GroupMetadataValue>, version: number): void {
   const flexible = version >= 4;
   void flexible;
-  if (flexible) w.compactString((v.protocolType ?? '')); else w.string((v.protocolType ?? ''));
+  if (flexible) w.compactString((v.protocolType ?? "")); else w.string((v.protocolType ?? ""));
   w.int32(v.generation ?? 0);
   {
-    const val = v.protocol ?? null;
+    const val = v.protocol === undefined ? "" : v.protocol;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const val = v.leader ?? null;
+    const val = v.leader === undefined ? "" : v.leader;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (version >= 2) {
     w.int64(v.currentStateTimestamp ?? -1);
   }
   {
-    const arr = v.members;
-    if (arr === null || arr === undefined) {
+    const arr = v.members !== undefined ? v.members : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -114,15 +114,15 @@ export function defaultMemberMetadata(): MemberMetadata {
 export function encodeMemberMetadata(w: Writer, v: Encodable<MemberMetadata>, version: number): void {
   const flexible = version >= 4;
   void flexible;
-  if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+  if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   if (version >= 3) {
     {
       const val = (version >= 3) ? (v.groupInstanceId ?? null) : (v.groupInstanceId ?? '');
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }
-  if (flexible) w.compactString((v.clientId ?? '')); else w.string((v.clientId ?? ''));
-  if (flexible) w.compactString((v.clientHost ?? '')); else w.string((v.clientHost ?? ''));
+  if (flexible) w.compactString((v.clientId ?? "")); else w.string((v.clientId ?? ""));
+  if (flexible) w.compactString((v.clientHost ?? "")); else w.string((v.clientHost ?? ""));
   if (version >= 1) {
     w.int32(v.rebalanceTimeout ?? -1);
   }

@@ -38,9 +38,9 @@ export function defaultHeartbeatRequest(): HeartbeatRequest {
 export function encodeHeartbeatRequest(w: Writer, v: Encodable<HeartbeatRequest>, version: number): void {
   const flexible = version >= 4;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   w.int32(v.generationId ?? 0);
-  if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+  if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   if (version >= 3) {
     {
       const val = (version >= 3) ? (v.groupInstanceId ?? null) : (v.groupInstanceId ?? '');

@@ -34,8 +34,8 @@ export function encodeIncrementalAlterConfigsResponse(w: Writer, v: Encodable<In
   void flexible;
   w.int32(v.throttleTimeMs ?? 0);
   {
-    const arr = v.responses;
-    if (arr === null || arr === undefined) {
+    const arr = v.responses !== undefined ? v.responses : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -90,11 +90,11 @@ export function encodeAlterConfigsResourceResponse(w: Writer, v: Encodable<Alter
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   w.int8(v.resourceType ?? 0);
-  if (flexible) w.compactString((v.resourceName ?? '')); else w.string((v.resourceName ?? ''));
+  if (flexible) w.compactString((v.resourceName ?? "")); else w.string((v.resourceName ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

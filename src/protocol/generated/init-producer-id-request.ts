@@ -39,7 +39,7 @@ export function encodeInitProducerIdRequest(w: Writer, v: Encodable<InitProducer
   const flexible = version >= 2;
   void flexible;
   {
-    const val = v.transactionalId ?? null;
+    const val = v.transactionalId === undefined ? "" : v.transactionalId;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   w.int32(v.transactionTimeoutMs ?? 0);

@@ -32,10 +32,10 @@ export function defaultInitializeShareGroupStateRequest(): InitializeShareGroupS
 export function encodeInitializeShareGroupStateRequest(w: Writer, v: Encodable<InitializeShareGroupStateRequest>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -84,8 +84,8 @@ export function encodeInitializeStateData(w: Writer, v: Encodable<InitializeStat
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

@@ -50,22 +50,22 @@ export function defaultJoinGroupRequest(): JoinGroupRequest {
 export function encodeJoinGroupRequest(w: Writer, v: Encodable<JoinGroupRequest>, version: number): void {
   const flexible = version >= 6;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   w.int32(v.sessionTimeoutMs ?? 0);
   if (version >= 1) {
     w.int32(v.rebalanceTimeoutMs ?? -1);
   }
-  if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+  if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   if (version >= 5) {
     {
       const val = (version >= 5) ? (v.groupInstanceId ?? null) : (v.groupInstanceId ?? '');
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }
-  if (flexible) w.compactString((v.protocolType ?? '')); else w.string((v.protocolType ?? ''));
+  if (flexible) w.compactString((v.protocolType ?? "")); else w.string((v.protocolType ?? ""));
   {
-    const arr = v.protocols;
-    if (arr === null || arr === undefined) {
+    const arr = v.protocols !== undefined ? v.protocols : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -124,7 +124,7 @@ export function defaultJoinGroupRequestProtocol(): JoinGroupRequestProtocol {
 export function encodeJoinGroupRequestProtocol(w: Writer, v: Encodable<JoinGroupRequestProtocol>, version: number): void {
   const flexible = version >= 6;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   if (flexible) w.compactBytes((v.metadata ?? EMPTY_BUFFER)); else w.bytes((v.metadata ?? EMPTY_BUFFER));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

@@ -64,17 +64,17 @@ export function encodeJoinGroupResponse(w: Writer, v: Encodable<JoinGroupRespons
     }
   }
   {
-    const val = (version >= 7) ? (v.protocolName ?? null) : (v.protocolName ?? '');
+    const val = (version >= 7) ? (v.protocolName === undefined ? "" : v.protocolName) : (v.protocolName ?? "");
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
-  if (flexible) w.compactString((v.leader ?? '')); else w.string((v.leader ?? ''));
+  if (flexible) w.compactString((v.leader ?? "")); else w.string((v.leader ?? ""));
   if (version >= 9) {
     w.bool(v.skipAssignment ?? false);
   }
-  if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+  if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   {
-    const arr = v.members;
-    if (arr === null || arr === undefined) {
+    const arr = v.members !== undefined ? v.members : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -131,7 +131,7 @@ export function defaultJoinGroupResponseMember(): JoinGroupResponseMember {
 export function encodeJoinGroupResponseMember(w: Writer, v: Encodable<JoinGroupResponseMember>, version: number): void {
   const flexible = version >= 6;
   void flexible;
-  if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+  if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   if (version >= 5) {
     {
       const val = (version >= 5) ? (v.groupInstanceId ?? null) : (v.groupInstanceId ?? '');

@@ -63,8 +63,8 @@ export function encodeLeaderAndIsrRequest(w: Writer, v: Encodable<LeaderAndIsrRe
   }
   if (version <= 1) {
     {
-      const arr = v.ungroupedPartitionStates;
-      if (arr === null || arr === undefined) {
+      const arr = v.ungroupedPartitionStates !== undefined ? v.ungroupedPartitionStates : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -76,8 +76,8 @@ export function encodeLeaderAndIsrRequest(w: Writer, v: Encodable<LeaderAndIsrRe
   }
   if (version >= 2) {
     {
-      const arr = v.topicStates;
-      if (arr === null || arr === undefined) {
+      const arr = v.topicStates !== undefined ? v.topicStates : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -88,8 +88,8 @@ export function encodeLeaderAndIsrRequest(w: Writer, v: Encodable<LeaderAndIsrRe
     }
   }
   {
-    const arr = v.liveLeaders;
-    if (arr === null || arr === undefined) {
+    const arr = v.liveLeaders !== undefined ? v.liveLeaders : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -173,57 +173,57 @@ export function encodeLeaderAndIsrPartitionState(w: Writer, v: Encodable<LeaderA
   const flexible = version >= 4;
   void flexible;
   if (version <= 1) {
-    if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+    if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   }
   w.int32(v.partitionIndex ?? 0);
   w.int32(v.controllerEpoch ?? 0);
   w.int32(v.leader ?? 0);
   w.int32(v.leaderEpoch ?? 0);
   {
-    const arr = v.isr;
-    if (arr === null || arr === undefined) {
+    const arr = v.isr !== undefined ? v.isr : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }
   w.int32(v.partitionEpoch ?? 0);
   {
-    const arr = v.replicas;
-    if (arr === null || arr === undefined) {
+    const arr = v.replicas !== undefined ? v.replicas : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }
   if (version >= 3) {
     {
-      const arr = v.addingReplicas;
-      if (arr === null || arr === undefined) {
+      const arr = v.addingReplicas !== undefined ? v.addingReplicas : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
         for (const el of arr) {
-          w.int32(el ?? []);
+          w.int32(el ?? 0);
         }
       }
     }
   }
   if (version >= 3) {
     {
-      const arr = v.removingReplicas;
-      if (arr === null || arr === undefined) {
+      const arr = v.removingReplicas !== undefined ? v.removingReplicas : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
         for (const el of arr) {
-          w.int32(el ?? []);
+          w.int32(el ?? 0);
         }
       }
     }
@@ -286,15 +286,15 @@ export function encodeLeaderAndIsrTopicState(w: Writer, v: Encodable<LeaderAndIs
   const flexible = version >= 4;
   void flexible;
   if (version >= 2) {
-    if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+    if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   }
   if (version >= 5) {
     w.uuid(v.topicId ?? ZERO_UUID);
   }
   if (version >= 2) {
     {
-      const arr = v.partitionStates;
-      if (arr === null || arr === undefined) {
+      const arr = v.partitionStates !== undefined ? v.partitionStates : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -347,7 +347,7 @@ export function encodeLeaderAndIsrLiveLeader(w: Writer, v: Encodable<LeaderAndIs
   const flexible = version >= 4;
   void flexible;
   w.int32(v.brokerId ?? 0);
-  if (flexible) w.compactString((v.hostName ?? '')); else w.string((v.hostName ?? ''));
+  if (flexible) w.compactString((v.hostName ?? "")); else w.string((v.hostName ?? ""));
   w.int32(v.port ?? 0);
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

@@ -38,8 +38,8 @@ export function encodeLeaderAndIsrResponse(w: Writer, v: Encodable<LeaderAndIsrR
   w.int16(v.errorCode ?? 0);
   if (version <= 4) {
     {
-      const arr = v.partitionErrors;
-      if (arr === null || arr === undefined) {
+      const arr = v.partitionErrors !== undefined ? v.partitionErrors : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -51,8 +51,8 @@ export function encodeLeaderAndIsrResponse(w: Writer, v: Encodable<LeaderAndIsrR
   }
   if (version >= 5) {
     {
-      const arr = v.topics;
-      if (arr === null || arr === undefined) {
+      const arr = v.topics !== undefined ? v.topics : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -105,7 +105,7 @@ export function encodeLeaderAndIsrPartitionError(w: Writer, v: Encodable<LeaderA
   const flexible = version >= 4;
   void flexible;
   if (version <= 4) {
-    if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+    if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   }
   w.int32(v.partitionIndex ?? 0);
   w.int16(v.errorCode ?? 0);
@@ -153,8 +153,8 @@ export function encodeLeaderAndIsrTopicError(w: Writer, v: Encodable<LeaderAndIs
   }
   if (version >= 5) {
     {
-      const arr = v.partitionErrors;
-      if (arr === null || arr === undefined) {
+      const arr = v.partitionErrors !== undefined ? v.partitionErrors : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

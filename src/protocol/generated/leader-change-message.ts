@@ -41,8 +41,8 @@ export function encodeLeaderChangeMessage(w: Writer, v: Encodable<LeaderChangeMe
   w.int16(v.version ?? 0);
   w.int32(v.leaderId ?? 0);
   {
-    const arr = v.voters;
-    if (arr === null || arr === undefined) {
+    const arr = v.voters !== undefined ? v.voters : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -52,8 +52,8 @@ export function encodeLeaderChangeMessage(w: Writer, v: Encodable<LeaderChangeMe
     }
   }
   {
-    const arr = v.grantingVoters;
-    if (arr === null || arr === undefined) {
+    const arr = v.grantingVoters !== undefined ? v.grantingVoters : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

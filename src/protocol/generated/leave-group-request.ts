@@ -35,14 +35,14 @@ export function defaultLeaveGroupRequest(): LeaveGroupRequest {
 export function encodeLeaveGroupRequest(w: Writer, v: Encodable<LeaveGroupRequest>, version: number): void {
   const flexible = version >= 4;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   if (version <= 2) {
-    if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+    if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   }
   if (version >= 3) {
     {
-      const arr = v.members;
-      if (arr === null || arr === undefined) {
+      const arr = v.members !== undefined ? v.members : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -95,7 +95,7 @@ export function encodeMemberIdentity(w: Writer, v: Encodable<MemberIdentity>, ve
   const flexible = version >= 4;
   void flexible;
   if (version >= 3) {
-    if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+    if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   }
   if (version >= 3) {
     {

@@ -41,8 +41,8 @@ export function encodeLeaveGroupResponse(w: Writer, v: Encodable<LeaveGroupRespo
   w.int16(v.errorCode ?? 0);
   if (version >= 3) {
     {
-      const arr = v.members;
-      if (arr === null || arr === undefined) {
+      const arr = v.members !== undefined ? v.members : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -95,11 +95,11 @@ export function encodeMemberResponse(w: Writer, v: Encodable<MemberResponse>, ve
   const flexible = version >= 4;
   void flexible;
   if (version >= 3) {
-    if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+    if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   }
   if (version >= 3) {
     {
-      const val = (version >= 3) ? (v.groupInstanceId ?? null) : (v.groupInstanceId ?? '');
+      const val = (version >= 3) ? (v.groupInstanceId === undefined ? "" : v.groupInstanceId) : (v.groupInstanceId ?? "");
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }

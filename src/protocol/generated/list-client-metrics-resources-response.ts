@@ -38,8 +38,8 @@ export function encodeListClientMetricsResourcesResponse(w: Writer, v: Encodable
   w.int32(v.throttleTimeMs ?? 0);
   w.int16(v.errorCode ?? 0);
   {
-    const arr = v.clientMetricsResources;
-    if (arr === null || arr === undefined) {
+    const arr = v.clientMetricsResources !== undefined ? v.clientMetricsResources : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -84,7 +84,7 @@ export function defaultClientMetricsResource(): ClientMetricsResource {
 export function encodeClientMetricsResource(w: Writer, v: Encodable<ClientMetricsResource>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

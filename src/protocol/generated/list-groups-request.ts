@@ -34,8 +34,8 @@ export function encodeListGroupsRequest(w: Writer, v: Encodable<ListGroupsReques
   void flexible;
   if (version >= 4) {
     {
-      const arr = v.statesFilter;
-      if (arr === null || arr === undefined) {
+      const arr = v.statesFilter !== undefined ? v.statesFilter : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -47,8 +47,8 @@ export function encodeListGroupsRequest(w: Writer, v: Encodable<ListGroupsReques
   }
   if (version >= 5) {
     {
-      const arr = v.typesFilter;
-      if (arr === null || arr === undefined) {
+      const arr = v.typesFilter !== undefined ? v.typesFilter : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

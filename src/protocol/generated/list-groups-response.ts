@@ -40,8 +40,8 @@ export function encodeListGroupsResponse(w: Writer, v: Encodable<ListGroupsRespo
   }
   w.int16(v.errorCode ?? 0);
   {
-    const arr = v.groups;
-    if (arr === null || arr === undefined) {
+    const arr = v.groups !== undefined ? v.groups : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -95,13 +95,13 @@ export function defaultListedGroup(): ListedGroup {
 export function encodeListedGroup(w: Writer, v: Encodable<ListedGroup>, version: number): void {
   const flexible = version >= 3;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
-  if (flexible) w.compactString((v.protocolType ?? '')); else w.string((v.protocolType ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
+  if (flexible) w.compactString((v.protocolType ?? "")); else w.string((v.protocolType ?? ""));
   if (version >= 4) {
-    if (flexible) w.compactString((v.groupState ?? '')); else w.string((v.groupState ?? ''));
+    if (flexible) w.compactString((v.groupState ?? "")); else w.string((v.groupState ?? ""));
   }
   if (version >= 5) {
-    if (flexible) w.compactString((v.groupType ?? '')); else w.string((v.groupType ?? ''));
+    if (flexible) w.compactString((v.groupType ?? "")); else w.string((v.groupType ?? ""));
   }
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

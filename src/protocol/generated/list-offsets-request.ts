@@ -43,8 +43,8 @@ export function encodeListOffsetsRequest(w: Writer, v: Encodable<ListOffsetsRequ
     w.int8(v.isolationLevel ?? 0);
   }
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -96,10 +96,10 @@ export function defaultListOffsetsTopic(): ListOffsetsTopic {
 export function encodeListOffsetsTopic(w: Writer, v: Encodable<ListOffsetsTopic>, version: number): void {
   const flexible = version >= 6;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

@@ -36,8 +36,8 @@ export function encodeListOffsetsResponse(w: Writer, v: Encodable<ListOffsetsRes
     w.int32(v.throttleTimeMs ?? 0);
   }
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -84,10 +84,10 @@ export function defaultListOffsetsTopicResponse(): ListOffsetsTopicResponse {
 export function encodeListOffsetsTopicResponse(w: Writer, v: Encodable<ListOffsetsTopicResponse>, version: number): void {
   const flexible = version >= 6;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -149,13 +149,13 @@ export function encodeListOffsetsPartitionResponse(w: Writer, v: Encodable<ListO
   w.int16(v.errorCode ?? 0);
   if (version <= 0) {
     {
-      const arr = v.oldStyleOffsets;
-      if (arr === null || arr === undefined) {
+      const arr = v.oldStyleOffsets !== undefined ? v.oldStyleOffsets : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
         for (const el of arr) {
-          w.int64(el ?? []);
+          w.int64(el ?? 0);
         }
       }
     }

@@ -34,8 +34,8 @@ export function encodeListPartitionReassignmentsRequest(w: Writer, v: Encodable<
   void flexible;
   w.int32(v.timeoutMs ?? 60000);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : ((true) ? null : []);
+    if (arr === null) {
       if (!(true)) throw new EncodeError('Topics is not nullable in version ' + version);
       if (flexible) w.uvarint(0); else w.int32(-1);
     } else {
@@ -83,15 +83,15 @@ export function defaultListPartitionReassignmentsTopics(): ListPartitionReassign
 export function encodeListPartitionReassignmentsTopics(w: Writer, v: Encodable<ListPartitionReassignmentsTopics>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitionIndexes;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitionIndexes !== undefined ? v.partitionIndexes : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

@@ -41,12 +41,12 @@ export function encodeListPartitionReassignmentsResponse(w: Writer, v: Encodable
   w.int32(v.throttleTimeMs ?? 0);
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -95,10 +95,10 @@ export function defaultOngoingTopicReassignment(): OngoingTopicReassignment {
 export function encodeOngoingTopicReassignment(w: Writer, v: Encodable<OngoingTopicReassignment>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -153,35 +153,35 @@ export function encodeOngoingPartitionReassignment(w: Writer, v: Encodable<Ongoi
   void flexible;
   w.int32(v.partitionIndex ?? 0);
   {
-    const arr = v.replicas;
-    if (arr === null || arr === undefined) {
+    const arr = v.replicas !== undefined ? v.replicas : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }
   {
-    const arr = v.addingReplicas;
-    if (arr === null || arr === undefined) {
+    const arr = v.addingReplicas !== undefined ? v.addingReplicas : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }
   {
-    const arr = v.removingReplicas;
-    if (arr === null || arr === undefined) {
+    const arr = v.removingReplicas !== undefined ? v.removingReplicas : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

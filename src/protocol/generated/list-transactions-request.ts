@@ -36,8 +36,8 @@ export function encodeListTransactionsRequest(w: Writer, v: Encodable<ListTransa
   const flexible = true;
   void flexible;
   {
-    const arr = v.stateFilters;
-    if (arr === null || arr === undefined) {
+    const arr = v.stateFilters !== undefined ? v.stateFilters : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -47,13 +47,13 @@ export function encodeListTransactionsRequest(w: Writer, v: Encodable<ListTransa
     }
   }
   {
-    const arr = v.producerIdFilters;
-    if (arr === null || arr === undefined) {
+    const arr = v.producerIdFilters !== undefined ? v.producerIdFilters : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int64(el ?? []);
+        w.int64(el ?? 0);
       }
     }
   }

@@ -39,8 +39,8 @@ export function encodeListTransactionsResponse(w: Writer, v: Encodable<ListTrans
   w.int32(v.throttleTimeMs ?? 0);
   w.int16(v.errorCode ?? 0);
   {
-    const arr = v.unknownStateFilters;
-    if (arr === null || arr === undefined) {
+    const arr = v.unknownStateFilters !== undefined ? v.unknownStateFilters : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -50,8 +50,8 @@ export function encodeListTransactionsResponse(w: Writer, v: Encodable<ListTrans
     }
   }
   {
-    const arr = v.transactionStates;
-    if (arr === null || arr === undefined) {
+    const arr = v.transactionStates !== undefined ? v.transactionStates : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -101,9 +101,9 @@ export function defaultTransactionState(): TransactionState {
 export function encodeTransactionState(w: Writer, v: Encodable<TransactionState>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.transactionalId ?? '')); else w.string((v.transactionalId ?? ''));
+  if (flexible) w.compactString((v.transactionalId ?? "")); else w.string((v.transactionalId ?? ""));
   w.int64(v.producerId ?? 0);
-  if (flexible) w.compactString((v.transactionState ?? '')); else w.string((v.transactionState ?? ''));
+  if (flexible) w.compactString((v.transactionState ?? "")); else w.string((v.transactionState ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

@@ -39,8 +39,8 @@ export function encodeMetadataRequest(w: Writer, v: Encodable<MetadataRequest>, 
   const flexible = version >= 9;
   void flexible;
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (!(version >= 1)) throw new EncodeError('Topics is not nullable in version ' + version);
       if (flexible) w.uvarint(0); else w.int32(-1);
     } else {
@@ -51,7 +51,7 @@ export function encodeMetadataRequest(w: Writer, v: Encodable<MetadataRequest>, 
     }
   }
   if (version >= 4) {
-    w.bool(v.allowAutoTopicCreation ?? false);
+    w.bool(v.allowAutoTopicCreation ?? true);
   }
   if (version >= 8 && version <= 10) {
     w.bool(v.includeClusterAuthorizedOperations ?? false);
@@ -103,7 +103,7 @@ export function encodeMetadataRequestTopic(w: Writer, v: Encodable<MetadataReque
     w.uuid(v.topicId ?? ZERO_UUID);
   }
   {
-    const val = (version >= 10) ? (v.name ?? null) : (v.name ?? '');
+    const val = (version >= 10) ? (v.name === undefined ? "" : v.name) : (v.name ?? "");
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {

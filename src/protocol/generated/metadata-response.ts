@@ -48,8 +48,8 @@ export function encodeMetadataResponse(w: Writer, v: Encodable<MetadataResponse>
     w.int32(v.throttleTimeMs ?? 0);
   }
   {
-    const arr = v.brokers;
-    if (arr === null || arr === undefined) {
+    const arr = v.brokers !== undefined ? v.brokers : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -68,8 +68,8 @@ export function encodeMetadataResponse(w: Writer, v: Encodable<MetadataResponse>
     w.int32(v.controllerId ?? -1);
   }
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -130,7 +130,7 @@ export function encodeMetadataResponseBroker(w: Writer, v: Encodable<MetadataRes
   const flexible = version >= 9;
   void flexible;
   w.int32(v.nodeId ?? 0);
-  if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+  if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   w.int32(v.port ?? 0);
   if (version >= 1) {
     {
@@ -192,7 +192,7 @@ export function encodeMetadataResponseTopic(w: Writer, v: Encodable<MetadataResp
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const val = (version >= 12) ? (v.name ?? null) : (v.name ?? '');
+    const val = (version >= 12) ? (v.name === undefined ? "" : v.name) : (v.name ?? "");
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (version >= 10) {
@@ -202,8 +202,8 @@ export function encodeMetadataResponseTopic(w: Writer, v: Encodable<MetadataResp
     w.bool(v.isInternal ?? false);
   }
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -279,36 +279,36 @@ export function encodeMetadataResponsePartition(w: Writer, v: Encodable<Metadata
     w.int32(v.leaderEpoch ?? -1);
   }
   {
-    const arr = v.replicaNodes;
-    if (arr === null || arr === undefined) {
+    const arr = v.replicaNodes !== undefined ? v.replicaNodes : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }
   {
-    const arr = v.isrNodes;
-    if (arr === null || arr === undefined) {
+    const arr = v.isrNodes !== undefined ? v.isrNodes : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }
   if (version >= 5) {
     {
-      const arr = v.offlineReplicas;
-      if (arr === null || arr === undefined) {
+      const arr = v.offlineReplicas !== undefined ? v.offlineReplicas : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
         for (const el of arr) {
-          w.int32(el ?? []);
+          w.int32(el ?? 0);
         }
       }
     }

@@ -32,8 +32,8 @@ export function defaultOffsetCommitKey(): OffsetCommitKey {
 export function encodeOffsetCommitKey(w: Writer, v: Encodable<OffsetCommitKey>, version: number): void {
   const flexible = false;
   void flexible;
-  if (flexible) w.compactString((v.group ?? '')); else w.string((v.group ?? ''));
-  if (flexible) w.compactString((v.topic ?? '')); else w.string((v.topic ?? ''));
+  if (flexible) w.compactString((v.group ?? "")); else w.string((v.group ?? ""));
+  if (flexible) w.compactString((v.topic ?? "")); else w.string((v.topic ?? ""));
   w.int32(v.partition ?? 0);
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

@@ -44,12 +44,12 @@ export function defaultOffsetCommitRequest(): OffsetCommitRequest {
 export function encodeOffsetCommitRequest(w: Writer, v: Encodable<OffsetCommitRequest>, version: number): void {
   const flexible = version >= 8;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   if (version >= 1) {
     w.int32(v.generationIdOrMemberEpoch ?? -1);
   }
   if (version >= 1) {
-    if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+    if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   }
   if (version >= 7) {
     {
@@ -61,8 +61,8 @@ export function encodeOffsetCommitRequest(w: Writer, v: Encodable<OffsetCommitRe
     w.int64(v.retentionTimeMs ?? -1);
   }
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -113,10 +113,10 @@ export function defaultOffsetCommitRequestTopic(): OffsetCommitRequestTopic {
 export function encodeOffsetCommitRequestTopic(w: Writer, v: Encodable<OffsetCommitRequestTopic>, version: number): void {
   const flexible = version >= 8;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -181,7 +181,7 @@ export function encodeOffsetCommitRequestPartition(w: Writer, v: Encodable<Offse
     w.int64(v.commitTimestamp ?? -1);
   }
   {
-    const val = v.committedMetadata ?? null;
+    const val = v.committedMetadata === undefined ? "" : v.committedMetadata;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {

@@ -36,8 +36,8 @@ export function encodeOffsetCommitResponse(w: Writer, v: Encodable<OffsetCommitR
     w.int32(v.throttleTimeMs ?? 0);
   }
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -84,10 +84,10 @@ export function defaultOffsetCommitResponseTopic(): OffsetCommitResponseTopic {
 export function encodeOffsetCommitResponseTopic(w: Writer, v: Encodable<OffsetCommitResponseTopic>, version: number): void {
   const flexible = version >= 8;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

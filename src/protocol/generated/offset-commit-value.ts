@@ -40,7 +40,7 @@ export function encodeOffsetCommitValue(w: Writer, v: Encodable<OffsetCommitValu
   if (version >= 3) {
     w.int32(v.leaderEpoch ?? -1);
   }
-  if (flexible) w.compactString((v.metadata ?? '')); else w.string((v.metadata ?? ''));
+  if (flexible) w.compactString((v.metadata ?? "")); else w.string((v.metadata ?? ""));
   w.int64(v.commitTimestamp ?? 0);
   if (version === 1) {
     w.int64(v.expireTimestamp ?? -1);

@@ -32,10 +32,10 @@ export function defaultOffsetDeleteRequest(): OffsetDeleteRequest {
 export function encodeOffsetDeleteRequest(w: Writer, v: Encodable<OffsetDeleteRequest>, version: number): void {
   const flexible = false;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -82,10 +82,10 @@ export function defaultOffsetDeleteRequestTopic(): OffsetDeleteRequestTopic {
 export function encodeOffsetDeleteRequestTopic(w: Writer, v: Encodable<OffsetDeleteRequestTopic>, version: number): void {
   const flexible = false;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

@@ -38,8 +38,8 @@ export function encodeOffsetDeleteResponse(w: Writer, v: Encodable<OffsetDeleteR
   w.int16(v.errorCode ?? 0);
   w.int32(v.throttleTimeMs ?? 0);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -87,10 +87,10 @@ export function defaultOffsetDeleteResponseTopic(): OffsetDeleteResponseTopic {
 export function encodeOffsetDeleteResponseTopic(w: Writer, v: Encodable<OffsetDeleteResponseTopic>, version: number): void {
   const flexible = false;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

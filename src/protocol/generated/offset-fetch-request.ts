@@ -39,12 +39,12 @@ export function encodeOffsetFetchRequest(w: Writer, v: Encodable<OffsetFetchRequ
   const flexible = version >= 6;
   void flexible;
   if (version <= 7) {
-    if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+    if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   }
   if (version <= 7) {
     {
-      const arr = v.topics;
-      if (arr === null || arr === undefined) {
+      const arr = v.topics !== undefined ? v.topics : [];
+      if (arr === null) {
         if (!(version >= 2 && version <= 7)) throw new EncodeError('Topics is not nullable in version ' + version);
         if (flexible) w.uvarint(0); else w.int32(-1);
       } else {
@@ -57,8 +57,8 @@ export function encodeOffsetFetchRequest(w: Writer, v: Encodable<OffsetFetchRequ
   }
   if (version >= 8) {
     {
-      const arr = v.groups;
-      if (arr === null || arr === undefined) {
+      const arr = v.groups !== undefined ? v.groups : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -112,17 +112,17 @@ export function encodeOffsetFetchRequestTopic(w: Writer, v: Encodable<OffsetFetc
   const flexible = version >= 6;
   void flexible;
   if (version <= 7) {
-    if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+    if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   }
   if (version <= 7) {
     {
-      const arr = v.partitionIndexes;
-      if (arr === null || arr === undefined) {
+      const arr = v.partitionIndexes !== undefined ? v.partitionIndexes : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
         for (const el of arr) {
-          w.int32(el ?? []);
+          w.int32(el ?? 0);
         }
       }
     }
@@ -172,7 +172,7 @@ export function encodeOffsetFetchRequestGroup(w: Writer, v: Encodable<OffsetFetc
   const flexible = version >= 6;
   void flexible;
   if (version >= 8) {
-    if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+    if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   }
   if (version >= 9) {
     {
@@ -185,8 +185,8 @@ export function encodeOffsetFetchRequestGroup(w: Writer, v: Encodable<OffsetFetc
   }
   if (version >= 8) {
     {
-      const arr = v.topics;
-      if (arr === null || arr === undefined) {
+      const arr = v.topics !== undefined ? v.topics : [];
+      if (arr === null) {
         if (!(version >= 8)) throw new EncodeError('Topics is not nullable in version ' + version);
         if (flexible) w.uvarint(0); else w.int32(-1);
       } else {
@@ -238,17 +238,17 @@ export function encodeOffsetFetchRequestTopics(w: Writer, v: Encodable<OffsetFet
   const flexible = version >= 6;
   void flexible;
   if (version >= 8) {
-    if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+    if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   }
   if (version >= 8) {
     {
-      const arr = v.partitionIndexes;
-      if (arr === null || arr === undefined) {
+      const arr = v.partitionIndexes !== undefined ? v.partitionIndexes : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
         for (const el of arr) {
-          w.int32(el ?? []);
+          w.int32(el ?? 0);
         }
       }
     }

@@ -43,8 +43,8 @@ export function encodeOffsetFetchResponse(w: Writer, v: Encodable<OffsetFetchRes
   }
   if (version <= 7) {
     {
-      const arr = v.topics;
-      if (arr === null || arr === undefined) {
+      const arr = v.topics !== undefined ? v.topics : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -59,8 +59,8 @@ export function encodeOffsetFetchResponse(w: Writer, v: Encodable<OffsetFetchRes
   }
   if (version >= 8) {
     {
-      const arr = v.groups;
-      if (arr === null || arr === undefined) {
+      const arr = v.groups !== undefined ? v.groups : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -111,12 +111,12 @@ export function encodeOffsetFetchResponseTopic(w: Writer, v: Encodable<OffsetFet
   const flexible = version >= 6;
   void flexible;
   if (version <= 7) {
-    if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+    if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   }
   if (version <= 7) {
     {
-      const arr = v.partitions;
-      if (arr === null || arr === undefined) {
+      const arr = v.partitions !== undefined ? v.partitions : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -184,7 +184,7 @@ export function encodeOffsetFetchResponsePartition(w: Writer, v: Encodable<Offse
   }
   if (version <= 7) {
     {
-      const val = (version <= 7) ? (v.metadata ?? null) : (v.metadata ?? '');
+      const val = (version <= 7) ? (v.metadata === undefined ? "" : v.metadata) : (v.metadata ?? "");
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }
@@ -236,12 +236,12 @@ export function encodeOffsetFetchResponseGroup(w: Writer, v: Encodable<OffsetFet
   const flexible = version >= 6;
   void flexible;
   if (version >= 8) {
-    if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+    if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   }
   if (version >= 8) {
     {
-      const arr = v.topics;
-      if (arr === null || arr === undefined) {
+      const arr = v.topics !== undefined ? v.topics : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -294,12 +294,12 @@ export function encodeOffsetFetchResponseTopics(w: Writer, v: Encodable<OffsetFe
   const flexible = version >= 6;
   void flexible;
   if (version >= 8) {
-    if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+    if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   }
   if (version >= 8) {
     {
-      const arr = v.partitions;
-      if (arr === null || arr === undefined) {
+      const arr = v.partitions !== undefined ? v.partitions : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -367,7 +367,7 @@ export function encodeOffsetFetchResponsePartitions(w: Writer, v: Encodable<Offs
   }
   if (version >= 8) {
     {
-      const val = (version >= 8) ? (v.metadata ?? null) : (v.metadata ?? '');
+      const val = (version >= 8) ? (v.metadata === undefined ? "" : v.metadata) : (v.metadata ?? "");
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }

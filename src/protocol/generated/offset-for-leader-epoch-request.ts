@@ -36,8 +36,8 @@ export function encodeOffsetForLeaderEpochRequest(w: Writer, v: Encodable<Offset
     w.int32(v.replicaId ?? -2);
   }
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -84,10 +84,10 @@ export function defaultOffsetForLeaderTopic(): OffsetForLeaderTopic {
 export function encodeOffsetForLeaderTopic(w: Writer, v: Encodable<OffsetForLeaderTopic>, version: number): void {
   const flexible = version >= 4;
   void flexible;
-  if (flexible) w.compactString((v.topic ?? '')); else w.string((v.topic ?? ''));
+  if (flexible) w.compactString((v.topic ?? "")); else w.string((v.topic ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

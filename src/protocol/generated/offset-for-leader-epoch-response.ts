@@ -36,8 +36,8 @@ export function encodeOffsetForLeaderEpochResponse(w: Writer, v: Encodable<Offse
     w.int32(v.throttleTimeMs ?? 0);
   }
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -84,10 +84,10 @@ export function defaultOffsetForLeaderTopicResult(): OffsetForLeaderTopicResult 
 export function encodeOffsetForLeaderTopicResult(w: Writer, v: Encodable<OffsetForLeaderTopicResult>, version: number): void {
   const flexible = version >= 4;
   void flexible;
-  if (flexible) w.compactString((v.topic ?? '')); else w.string((v.topic ?? ''));
+  if (flexible) w.compactString((v.topic ?? "")); else w.string((v.topic ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

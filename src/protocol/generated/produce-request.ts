@@ -47,8 +47,8 @@ export function encodeProduceRequest(w: Writer, v: Encodable<ProduceRequest>, ve
   w.int16(v.acks ?? 0);
   w.int32(v.timeoutMs ?? 0);
   {
-    const arr = v.topicData;
-    if (arr === null || arr === undefined) {
+    const arr = v.topicData !== undefined ? v.topicData : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -97,10 +97,10 @@ export function defaultTopicProduceData(): TopicProduceData {
 export function encodeTopicProduceData(w: Writer, v: Encodable<TopicProduceData>, version: number): void {
   const flexible = version >= 9;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitionData;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitionData !== undefined ? v.partitionData : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

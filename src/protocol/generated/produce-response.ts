@@ -36,8 +36,8 @@ export function encodeProduceResponse(w: Writer, v: Encodable<ProduceResponse>, 
   const flexible = version >= 9;
   void flexible;
   {
-    const arr = v.responses;
-    if (arr === null || arr === undefined) {
+    const arr = v.responses !== undefined ? v.responses : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -55,8 +55,8 @@ export function encodeProduceResponse(w: Writer, v: Encodable<ProduceResponse>, 
       const tw = new Writer(64);
       { const w = tw;
         {
-          const arr = v.nodeEndpoints;
-          if (arr === null || arr === undefined) {
+          const arr = v.nodeEndpoints !== undefined ? v.nodeEndpoints : [];
+          if (arr === null) {
             w.uvarint(0 + 1);
           } else {
             w.uvarint(arr.length + 1);
@@ -113,10 +113,10 @@ export function defaultTopicProduceResponse(): TopicProduceResponse {
 export function encodeTopicProduceResponse(w: Writer, v: Encodable<TopicProduceResponse>, version: number): void {
   const flexible = version >= 9;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitionResponses;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitionResponses !== undefined ? v.partitionResponses : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -191,8 +191,8 @@ export function encodePartitionProduceResponse(w: Writer, v: Encodable<Partition
   }
   if (version >= 8) {
     {
-      const arr = v.recordErrors;
-      if (arr === null || arr === undefined) {
+      const arr = v.recordErrors !== undefined ? v.recordErrors : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -368,7 +368,7 @@ export function encodeNodeEndpoint(w: Writer, v: Encodable<NodeEndpoint>, versio
     w.int32(v.nodeId ?? 0);
   }
   if (version >= 10) {
-    if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+    if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   }
   if (version >= 10) {
     w.int32(v.port ?? 0);

@@ -30,8 +30,8 @@ export function encodeReadShareGroupStateResponse(w: Writer, v: Encodable<ReadSh
   const flexible = true;
   void flexible;
   {
-    const arr = v.results;
-    if (arr === null || arr === undefined) {
+    const arr = v.results !== undefined ? v.results : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -79,8 +79,8 @@ export function encodeReadStateResult(w: Writer, v: Encodable<ReadStateResult>, 
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -147,8 +147,8 @@ export function encodePartitionResult(w: Writer, v: Encodable<PartitionResult>, 
   w.int32(v.stateEpoch ?? 0);
   w.int64(v.startOffset ?? 0);
   {
-    const arr = v.stateBatches;
-    if (arr === null || arr === undefined) {
+    const arr = v.stateBatches !== undefined ? v.stateBatches : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

@@ -35,7 +35,7 @@ export function encodeRemoveRaftVoterRequest(w: Writer, v: Encodable<RemoveRaftV
   const flexible = true;
   void flexible;
   {
-    const val = v.clusterId ?? null;
+    const val = v.clusterId === undefined ? "" : v.clusterId;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   w.int32(v.voterId ?? 0);

@@ -38,7 +38,7 @@ export function encodeRemoveRaftVoterResponse(w: Writer, v: Encodable<RemoveRaft
   w.int32(v.throttleTimeMs ?? 0);
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {

@@ -42,7 +42,7 @@ export function encodeRequestHeader(w: Writer, v: Encodable<RequestHeader>, vers
   w.int16(v.requestApiVersion ?? 0);
   w.int32(v.correlationId ?? 0);
   if (version >= 1) {
-    w.nullableString((version >= 1) ? (v.clientId ?? null) : (v.clientId ?? ''));
+    w.nullableString((version >= 1) ? (v.clientId === undefined ? "" : v.clientId) : (v.clientId ?? ""));
   }
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

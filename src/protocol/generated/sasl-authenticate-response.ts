@@ -40,7 +40,7 @@ export function encodeSaslAuthenticateResponse(w: Writer, v: Encodable<SaslAuthe
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) w.compactBytes((v.authBytes ?? EMPTY_BUFFER)); else w.bytes((v.authBytes ?? EMPTY_BUFFER));

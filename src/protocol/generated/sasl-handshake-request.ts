@@ -29,7 +29,7 @@ export function defaultSaslHandshakeRequest(): SaslHandshakeRequest {
 export function encodeSaslHandshakeRequest(w: Writer, v: Encodable<SaslHandshakeRequest>, version: number): void {
   const flexible = false;
   void flexible;
-  if (flexible) w.compactString((v.mechanism ?? '')); else w.string((v.mechanism ?? ''));
+  if (flexible) w.compactString((v.mechanism ?? "")); else w.string((v.mechanism ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

@@ -34,8 +34,8 @@ export function encodeSaslHandshakeResponse(w: Writer, v: Encodable<SaslHandshak
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const arr = v.mechanisms;
-    if (arr === null || arr === undefined) {
+    const arr = v.mechanisms !== undefined ? v.mechanisms : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

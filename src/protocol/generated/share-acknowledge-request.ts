@@ -43,13 +43,13 @@ export function encodeShareAcknowledgeRequest(w: Writer, v: Encodable<ShareAckno
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const val = v.memberId ?? null;
+    const val = v.memberId === undefined ? "" : v.memberId;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   w.int32(v.shareSessionEpoch ?? 0);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -100,8 +100,8 @@ export function encodeAcknowledgeTopic(w: Writer, v: Encodable<AcknowledgeTopic>
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -150,8 +150,8 @@ export function encodeAcknowledgePartition(w: Writer, v: Encodable<AcknowledgePa
   void flexible;
   w.int32(v.partitionIndex ?? 0);
   {
-    const arr = v.acknowledgementBatches;
-    if (arr === null || arr === undefined) {
+    const arr = v.acknowledgementBatches !== undefined ? v.acknowledgementBatches : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -204,13 +204,13 @@ export function encodeAcknowledgementBatch(w: Writer, v: Encodable<Acknowledgeme
   w.int64(v.firstOffset ?? 0);
   w.int64(v.lastOffset ?? 0);
   {
-    const arr = v.acknowledgeTypes;
-    if (arr === null || arr === undefined) {
+    const arr = v.acknowledgeTypes !== undefined ? v.acknowledgeTypes : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int8(el ?? []);
+        w.int8(el ?? 0);
       }
     }
   }

@@ -55,7 +55,7 @@ export function encodeShareFetchRequest(w: Writer, v: Encodable<ShareFetchReques
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const val = v.memberId ?? null;
+    const val = v.memberId === undefined ? "" : v.memberId;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   w.int32(v.shareSessionEpoch ?? 0);
@@ -63,8 +63,8 @@ export function encodeShareFetchRequest(w: Writer, v: Encodable<ShareFetchReques
   w.int32(v.minBytes ?? 0);
   w.int32(v.maxBytes ?? 2147483647);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -74,8 +74,8 @@ export function encodeShareFetchRequest(w: Writer, v: Encodable<ShareFetchReques
     }
   }
   {
-    const arr = v.forgottenTopicsData;
-    if (arr === null || arr === undefined) {
+    const arr = v.forgottenTopicsData !== undefined ? v.forgottenTopicsData : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -130,8 +130,8 @@ export function encodeFetchTopic(w: Writer, v: Encodable<FetchTopic>, version: n
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -184,8 +184,8 @@ export function encodeFetchPartition(w: Writer, v: Encodable<FetchPartition>, ve
   w.int32(v.partitionIndex ?? 0);
   w.int32(v.partitionMaxBytes ?? 0);
   {
-    const arr = v.acknowledgementBatches;
-    if (arr === null || arr === undefined) {
+    const arr = v.acknowledgementBatches !== undefined ? v.acknowledgementBatches : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -239,13 +239,13 @@ export function encodeAcknowledgementBatch(w: Writer, v: Encodable<Acknowledgeme
   w.int64(v.firstOffset ?? 0);
   w.int64(v.lastOffset ?? 0);
   {
-    const arr = v.acknowledgeTypes;
-    if (arr === null || arr === undefined) {
+    const arr = v.acknowledgeTypes !== undefined ? v.acknowledgeTypes : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int8(el ?? []);
+        w.int8(el ?? 0);
       }
     }
   }
@@ -290,13 +290,13 @@ export function encodeForgottenTopic(w: Writer, v: Encodable<ForgottenTopic>, ve
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

@@ -48,8 +48,8 @@ export function encodeShareFetchResponse(w: Writer, v: Encodable<ShareFetchRespo
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const arr = v.responses;
-    if (arr === null || arr === undefined) {
+    const arr = v.responses !== undefined ? v.responses : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -59,8 +59,8 @@ export function encodeShareFetchResponse(w: Writer, v: Encodable<ShareFetchRespo
     }
   }
   {
-    const arr = v.nodeEndpoints;
-    if (arr === null || arr === undefined) {
+    const arr = v.nodeEndpoints !== undefined ? v.nodeEndpoints : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -112,8 +112,8 @@ export function encodeShareFetchableTopicResponse(w: Writer, v: Encodable<ShareF
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -194,8 +194,8 @@ export function encodePartitionData(w: Writer, v: Encodable<PartitionData>, vers
     if (flexible) w.compactNullableBytes(val); else w.nullableBytes(val);
   }
   {
-    const arr = v.acquiredRecords;
-    if (arr === null || arr === undefined) {
+    const arr = v.acquiredRecords !== undefined ? v.acquiredRecords : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -340,7 +340,7 @@ export function encodeNodeEndpoint(w: Writer, v: Encodable<NodeEndpoint>, versio
   const flexible = true;
   void flexible;
   w.int32(v.nodeId ?? 0);
-  if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+  if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   w.int32(v.port ?? 0);
   {
     const val = v.rack ?? null;

@@ -41,16 +41,16 @@ export function defaultShareGroupHeartbeatRequest(): ShareGroupHeartbeatRequest 
 export function encodeShareGroupHeartbeatRequest(w: Writer, v: Encodable<ShareGroupHeartbeatRequest>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
-  if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
+  if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   w.int32(v.memberEpoch ?? 0);
   {
     const val = v.rackId ?? null;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   {
-    const arr = v.subscribedTopicNames;
-    if (arr === null || arr === undefined) {
+    const arr = v.subscribedTopicNames !== undefined ? v.subscribedTopicNames : ((true) ? null : []);
+    if (arr === null) {
       if (!(true)) throw new EncodeError('SubscribedTopicNames is not nullable in version ' + version);
       if (flexible) w.uvarint(0); else w.int32(-1);
     } else {

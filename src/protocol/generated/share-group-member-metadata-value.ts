@@ -39,14 +39,14 @@ export function encodeShareGroupMemberMetadataValue(w: Writer, v: Encodable<Shar
   const flexible = true;
   void flexible;
   {
-    const val = v.rackId ?? null;
+    const val = v.rackId === undefined ? "" : v.rackId;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
-  if (flexible) w.compactString((v.clientId ?? '')); else w.string((v.clientId ?? ''));
-  if (flexible) w.compactString((v.clientHost ?? '')); else w.string((v.clientHost ?? ''));
+  if (flexible) w.compactString((v.clientId ?? "")); else w.string((v.clientId ?? ""));
+  if (flexible) w.compactString((v.clientHost ?? "")); else w.string((v.clientHost ?? ""));
   {
-    const arr = v.subscribedTopicNames;
-    if (arr === null || arr === undefined) {
+    const arr = v.subscribedTopicNames !== undefined ? v.subscribedTopicNames : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

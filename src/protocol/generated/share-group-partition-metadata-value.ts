@@ -30,8 +30,8 @@ export function encodeShareGroupPartitionMetadataValue(w: Writer, v: Encodable<S
   const flexible = true;
   void flexible;
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -84,11 +84,11 @@ export function encodeTopicMetadata(w: Writer, v: Encodable<TopicMetadata>, vers
   const flexible = true;
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
-  if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+  if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   w.int32(v.numPartitions ?? 0);
   {
-    const arr = v.partitionMetadata;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitionMetadata !== undefined ? v.partitionMetadata : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -139,8 +139,8 @@ export function encodePartitionMetadata(w: Writer, v: Encodable<PartitionMetadat
   void flexible;
   w.int32(v.partition ?? 0);
   {
-    const arr = v.racks;
-    if (arr === null || arr === undefined) {
+    const arr = v.racks !== undefined ? v.racks : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

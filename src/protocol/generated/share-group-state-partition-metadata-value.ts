@@ -33,8 +33,8 @@ export function encodeShareGroupStatePartitionMetadataValue(w: Writer, v: Encoda
   const flexible = true;
   void flexible;
   {
-    const arr = v.initializedTopics;
-    if (arr === null || arr === undefined) {
+    const arr = v.initializedTopics !== undefined ? v.initializedTopics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -44,8 +44,8 @@ export function encodeShareGroupStatePartitionMetadataValue(w: Writer, v: Encoda
     }
   }
   {
-    const arr = v.deletingTopics;
-    if (arr === null || arr === undefined) {
+    const arr = v.deletingTopics !== undefined ? v.deletingTopics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -96,15 +96,15 @@ export function encodeTopicPartitionsInfo(w: Writer, v: Encodable<TopicPartition
   const flexible = true;
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
-  if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+  if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }
@@ -148,7 +148,7 @@ export function encodeTopicInfo(w: Writer, v: Encodable<TopicInfo>, version: num
   const flexible = true;
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
-  if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+  if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];
     writeTaggedFields(w, tagged);

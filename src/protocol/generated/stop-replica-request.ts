@@ -63,8 +63,8 @@ export function encodeStopReplicaRequest(w: Writer, v: Encodable<StopReplicaRequ
   }
   if (version <= 0) {
     {
-      const arr = v.ungroupedPartitions;
-      if (arr === null || arr === undefined) {
+      const arr = v.ungroupedPartitions !== undefined ? v.ungroupedPartitions : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -76,8 +76,8 @@ export function encodeStopReplicaRequest(w: Writer, v: Encodable<StopReplicaRequ
   }
   if (version >= 1 && version <= 2) {
     {
-      const arr = v.topics;
-      if (arr === null || arr === undefined) {
+      const arr = v.topics !== undefined ? v.topics : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -89,8 +89,8 @@ export function encodeStopReplicaRequest(w: Writer, v: Encodable<StopReplicaRequ
   }
   if (version >= 3) {
     {
-      const arr = v.topicStates;
-      if (arr === null || arr === undefined) {
+      const arr = v.topicStates !== undefined ? v.topicStates : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -145,7 +145,7 @@ export function encodeStopReplicaPartitionV0(w: Writer, v: Encodable<StopReplica
   const flexible = version >= 2;
   void flexible;
   if (version <= 0) {
-    if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+    if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   }
   if (version <= 0) {
     w.int32(v.partitionIndex ?? 0);
@@ -189,17 +189,17 @@ export function encodeStopReplicaTopicV1(w: Writer, v: Encodable<StopReplicaTopi
   const flexible = version >= 2;
   void flexible;
   if (version >= 1 && version <= 2) {
-    if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+    if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   }
   if (version >= 1 && version <= 2) {
     {
-      const arr = v.partitionIndexes;
-      if (arr === null || arr === undefined) {
+      const arr = v.partitionIndexes !== undefined ? v.partitionIndexes : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
         for (const el of arr) {
-          w.int32(el ?? []);
+          w.int32(el ?? 0);
         }
       }
     }
@@ -243,12 +243,12 @@ export function encodeStopReplicaTopicState(w: Writer, v: Encodable<StopReplicaT
   const flexible = version >= 2;
   void flexible;
   if (version >= 3) {
-    if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+    if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   }
   if (version >= 3) {
     {
-      const arr = v.partitionStates;
-      if (arr === null || arr === undefined) {
+      const arr = v.partitionStates !== undefined ? v.partitionStates : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

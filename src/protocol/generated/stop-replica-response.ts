@@ -34,8 +34,8 @@ export function encodeStopReplicaResponse(w: Writer, v: Encodable<StopReplicaRes
   void flexible;
   w.int16(v.errorCode ?? 0);
   {
-    const arr = v.partitionErrors;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitionErrors !== undefined ? v.partitionErrors : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -85,7 +85,7 @@ export function defaultStopReplicaPartitionError(): StopReplicaPartitionError {
 export function encodeStopReplicaPartitionError(w: Writer, v: Encodable<StopReplicaPartitionError>, version: number): void {
   const flexible = version >= 2;
   void flexible;
-  if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+  if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   w.int32(v.partitionIndex ?? 0);
   w.int16(v.errorCode ?? 0);
   if (flexible) {

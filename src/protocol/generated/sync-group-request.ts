@@ -47,9 +47,9 @@ export function defaultSyncGroupRequest(): SyncGroupRequest {
 export function encodeSyncGroupRequest(w: Writer, v: Encodable<SyncGroupRequest>, version: number): void {
   const flexible = version >= 4;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   w.int32(v.generationId ?? 0);
-  if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+  if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   if (version >= 3) {
     {
       const val = (version >= 3) ? (v.groupInstanceId ?? null) : (v.groupInstanceId ?? '');
@@ -69,8 +69,8 @@ export function encodeSyncGroupRequest(w: Writer, v: Encodable<SyncGroupRequest>
     }
   }
   {
-    const arr = v.assignments;
-    if (arr === null || arr === undefined) {
+    const arr = v.assignments !== undefined ? v.assignments : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -122,7 +122,7 @@ export function defaultSyncGroupRequestAssignment(): SyncGroupRequestAssignment 
 export function encodeSyncGroupRequestAssignment(w: Writer, v: Encodable<SyncGroupRequestAssignment>, version: number): void {
   const flexible = version >= 4;
   void flexible;
-  if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+  if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   if (flexible) w.compactBytes((v.assignment ?? EMPTY_BUFFER)); else w.bytes((v.assignment ?? EMPTY_BUFFER));
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

@@ -50,15 +50,15 @@ export function defaultTxnOffsetCommitRequest(): TxnOffsetCommitRequest {
 export function encodeTxnOffsetCommitRequest(w: Writer, v: Encodable<TxnOffsetCommitRequest>, version: number): void {
   const flexible = version >= 3;
   void flexible;
-  if (flexible) w.compactString((v.transactionalId ?? '')); else w.string((v.transactionalId ?? ''));
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+  if (flexible) w.compactString((v.transactionalId ?? "")); else w.string((v.transactionalId ?? ""));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   w.int64(v.producerId ?? 0);
   w.int16(v.producerEpoch ?? 0);
   if (version >= 3) {
     w.int32(v.generationId ?? -1);
   }
   if (version >= 3) {
-    if (flexible) w.compactString((v.memberId ?? '')); else w.string((v.memberId ?? ''));
+    if (flexible) w.compactString((v.memberId ?? "")); else w.string((v.memberId ?? ""));
   }
   if (version >= 3) {
     {
@@ -67,8 +67,8 @@ export function encodeTxnOffsetCommitRequest(w: Writer, v: Encodable<TxnOffsetCo
     }
   }
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -121,10 +121,10 @@ export function defaultTxnOffsetCommitRequestTopic(): TxnOffsetCommitRequestTopi
 export function encodeTxnOffsetCommitRequestTopic(w: Writer, v: Encodable<TxnOffsetCommitRequestTopic>, version: number): void {
   const flexible = version >= 3;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -183,7 +183,7 @@ export function encodeTxnOffsetCommitRequestPartition(w: Writer, v: Encodable<Tx
     w.int32(v.committedLeaderEpoch ?? -1);
   }
   {
-    const val = v.committedMetadata ?? null;
+    const val = v.committedMetadata === undefined ? "" : v.committedMetadata;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {

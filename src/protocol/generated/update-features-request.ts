@@ -37,8 +37,8 @@ export function encodeUpdateFeaturesRequest(w: Writer, v: Encodable<UpdateFeatur
   void flexible;
   w.int32(v.timeoutMs ?? 60000);
   {
-    const arr = v.featureUpdates;
-    if (arr === null || arr === undefined) {
+    const arr = v.featureUpdates !== undefined ? v.featureUpdates : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -95,7 +95,7 @@ export function defaultFeatureUpdateKey(): FeatureUpdateKey {
 export function encodeFeatureUpdateKey(w: Writer, v: Encodable<FeatureUpdateKey>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.feature ?? '')); else w.string((v.feature ?? ''));
+  if (flexible) w.compactString((v.feature ?? "")); else w.string((v.feature ?? ""));
   w.int16(v.maxVersionLevel ?? 0);
   if (version <= 0) {
     w.bool(v.allowDowngrade ?? false);

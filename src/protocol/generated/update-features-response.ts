@@ -41,13 +41,13 @@ export function encodeUpdateFeaturesResponse(w: Writer, v: Encodable<UpdateFeatu
   w.int32(v.throttleTimeMs ?? 0);
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (version <= 1) {
     {
-      const arr = v.results;
-      if (arr === null || arr === undefined) {
+      const arr = v.results !== undefined ? v.results : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -100,10 +100,10 @@ export function defaultUpdatableFeatureResult(): UpdatableFeatureResult {
 export function encodeUpdatableFeatureResult(w: Writer, v: Encodable<UpdatableFeatureResult>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.feature ?? '')); else w.string((v.feature ?? ''));
+  if (flexible) w.compactString((v.feature ?? "")); else w.string((v.feature ?? ""));
   w.int16(v.errorCode ?? 0);
   {
-    const val = v.errorMessage ?? null;
+    const val = v.errorMessage === undefined ? "" : v.errorMessage;
     if (flexible) w.compactNullableString(val); else w.nullableString(val);
   }
   if (flexible) {

@@ -59,8 +59,8 @@ export function encodeUpdateMetadataRequest(w: Writer, v: Encodable<UpdateMetada
   }
   if (version <= 4) {
     {
-      const arr = v.ungroupedPartitionStates;
-      if (arr === null || arr === undefined) {
+      const arr = v.ungroupedPartitionStates !== undefined ? v.ungroupedPartitionStates : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -72,8 +72,8 @@ export function encodeUpdateMetadataRequest(w: Writer, v: Encodable<UpdateMetada
   }
   if (version >= 5) {
     {
-      const arr = v.topicStates;
-      if (arr === null || arr === undefined) {
+      const arr = v.topicStates !== undefined ? v.topicStates : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -84,8 +84,8 @@ export function encodeUpdateMetadataRequest(w: Writer, v: Encodable<UpdateMetada
     }
   }
   {
-    const arr = v.liveBrokers;
-    if (arr === null || arr === undefined) {
+    const arr = v.liveBrokers !== undefined ? v.liveBrokers : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -175,44 +175,44 @@ export function encodeUpdateMetadataPartitionState(w: Writer, v: Encodable<Updat
   const flexible = version >= 6;
   void flexible;
   if (version <= 4) {
-    if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+    if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   }
   w.int32(v.partitionIndex ?? 0);
   w.int32(v.controllerEpoch ?? 0);
   w.int32(v.leader ?? 0);
   w.int32(v.leaderEpoch ?? 0);
   {
-    const arr = v.isr;
-    if (arr === null || arr === undefined) {
+    const arr = v.isr !== undefined ? v.isr : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }
   w.int32(v.zkVersion ?? 0);
   {
-    const arr = v.replicas;
-    if (arr === null || arr === undefined) {
+    const arr = v.replicas !== undefined ? v.replicas : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }
   if (version >= 4) {
     {
-      const arr = v.offlineReplicas;
-      if (arr === null || arr === undefined) {
+      const arr = v.offlineReplicas !== undefined ? v.offlineReplicas : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
         for (const el of arr) {
-          w.int32(el ?? []);
+          w.int32(el ?? 0);
         }
       }
     }
@@ -266,15 +266,15 @@ export function encodeUpdateMetadataTopicState(w: Writer, v: Encodable<UpdateMet
   const flexible = version >= 6;
   void flexible;
   if (version >= 5) {
-    if (flexible) w.compactString((v.topicName ?? '')); else w.string((v.topicName ?? ''));
+    if (flexible) w.compactString((v.topicName ?? "")); else w.string((v.topicName ?? ""));
   }
   if (version >= 7) {
     w.uuid(v.topicId ?? ZERO_UUID);
   }
   if (version >= 5) {
     {
-      const arr = v.partitionStates;
-      if (arr === null || arr === undefined) {
+      const arr = v.partitionStates !== undefined ? v.partitionStates : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -334,15 +334,15 @@ export function encodeUpdateMetadataBroker(w: Writer, v: Encodable<UpdateMetadat
   void flexible;
   w.int32(v.id ?? 0);
   if (version <= 0) {
-    if (flexible) w.compactString((v.v0Host ?? '')); else w.string((v.v0Host ?? ''));
+    if (flexible) w.compactString((v.v0Host ?? "")); else w.string((v.v0Host ?? ""));
   }
   if (version <= 0) {
     w.int32(v.v0Port ?? 0);
   }
   if (version >= 1) {
     {
-      const arr = v.endpoints;
-      if (arr === null || arr === undefined) {
+      const arr = v.endpoints !== undefined ? v.endpoints : [];
+      if (arr === null) {
         if (flexible) w.uvarint(0 + 1); else w.int32(0);
       } else {
         if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -354,7 +354,7 @@ export function encodeUpdateMetadataBroker(w: Writer, v: Encodable<UpdateMetadat
   }
   if (version >= 2) {
     {
-      const val = v.rack ?? null;
+      const val = v.rack === undefined ? "" : v.rack;
       if (flexible) w.compactNullableString(val); else w.nullableString(val);
     }
   }
@@ -409,10 +409,10 @@ export function encodeUpdateMetadataEndpoint(w: Writer, v: Encodable<UpdateMetad
     w.int32(v.port ?? 0);
   }
   if (version >= 1) {
-    if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+    if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   }
   if (version >= 3) {
-    if (flexible) w.compactString((v.listener ?? '')); else w.string((v.listener ?? ''));
+    if (flexible) w.compactString((v.listener ?? "")); else w.string((v.listener ?? ""));
   }
   if (version >= 1) {
     w.int16(v.securityProtocol ?? 0);

@@ -98,7 +98,7 @@ export function encodeCurrentLeader(w: Writer, v: Encodable<CurrentLeader>, vers
   void flexible;
   w.int32(v.leaderId ?? -1);
   w.int32(v.leaderEpoch ?? -1);
-  if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+  if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   w.int32(v.port ?? 0);
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

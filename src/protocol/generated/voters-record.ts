@@ -33,8 +33,8 @@ export function encodeVotersRecord(w: Writer, v: Encodable<VotersRecord>, versio
   void flexible;
   w.int16(v.version ?? 0);
   {
-    const arr = v.voters;
-    if (arr === null || arr === undefined) {
+    const arr = v.voters !== undefined ? v.voters : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -90,8 +90,8 @@ export function encodeVoter(w: Writer, v: Encodable<Voter>, version: number): vo
   w.int32(v.voterId ?? 0);
   w.uuid(v.voterDirectoryId ?? ZERO_UUID);
   {
-    const arr = v.endpoints;
-    if (arr === null || arr === undefined) {
+    const arr = v.endpoints !== undefined ? v.endpoints : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -144,8 +144,8 @@ export function defaultEndpoint(): Endpoint {
 export function encodeEndpoint(w: Writer, v: Encodable<Endpoint>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
-  if (flexible) w.compactString((v.host ?? '')); else w.string((v.host ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
+  if (flexible) w.compactString((v.host ?? "")); else w.string((v.host ?? ""));
   w.uint16(v.port ?? 0);
   if (flexible) {
     const tagged: RawTaggedField[] = v.unknownTaggedFields ? [...v.unknownTaggedFields] : [];

@@ -32,10 +32,10 @@ export function defaultWriteShareGroupStateRequest(): WriteShareGroupStateReques
 export function encodeWriteShareGroupStateRequest(w: Writer, v: Encodable<WriteShareGroupStateRequest>, version: number): void {
   const flexible = true;
   void flexible;
-  if (flexible) w.compactString((v.groupId ?? '')); else w.string((v.groupId ?? ''));
+  if (flexible) w.compactString((v.groupId ?? "")); else w.string((v.groupId ?? ""));
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -84,8 +84,8 @@ export function encodeWriteStateData(w: Writer, v: Encodable<WriteStateData>, ve
   void flexible;
   w.uuid(v.topicId ?? ZERO_UUID);
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -145,8 +145,8 @@ export function encodePartitionData(w: Writer, v: Encodable<PartitionData>, vers
   w.int32(v.leaderEpoch ?? 0);
   w.int64(v.startOffset ?? 0);
   {
-    const arr = v.stateBatches;
-    if (arr === null || arr === undefined) {
+    const arr = v.stateBatches !== undefined ? v.stateBatches : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);

@@ -30,8 +30,8 @@ export function encodeWriteTxnMarkersRequest(w: Writer, v: Encodable<WriteTxnMar
   const flexible = version >= 1;
   void flexible;
   {
-    const arr = v.markers;
-    if (arr === null || arr === undefined) {
+    const arr = v.markers !== undefined ? v.markers : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -90,8 +90,8 @@ export function encodeWritableTxnMarker(w: Writer, v: Encodable<WritableTxnMarke
   w.int16(v.producerEpoch ?? 0);
   w.bool(v.transactionResult ?? false);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -142,15 +142,15 @@ export function defaultWritableTxnMarkerTopic(): WritableTxnMarkerTopic {
 export function encodeWritableTxnMarkerTopic(w: Writer, v: Encodable<WritableTxnMarkerTopic>, version: number): void {
   const flexible = version >= 1;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitionIndexes;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitionIndexes !== undefined ? v.partitionIndexes : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
       for (const el of arr) {
-        w.int32(el ?? []);
+        w.int32(el ?? 0);
       }
     }
   }

@@ -30,8 +30,8 @@ export function encodeWriteTxnMarkersResponse(w: Writer, v: Encodable<WriteTxnMa
   const flexible = version >= 1;
   void flexible;
   {
-    const arr = v.markers;
-    if (arr === null || arr === undefined) {
+    const arr = v.markers !== undefined ? v.markers : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -79,8 +79,8 @@ export function encodeWritableTxnMarkerResult(w: Writer, v: Encodable<WritableTx
   void flexible;
   w.int64(v.producerId ?? 0);
   {
-    const arr = v.topics;
-    if (arr === null || arr === undefined) {
+    const arr = v.topics !== undefined ? v.topics : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
@@ -127,10 +127,10 @@ export function defaultWritableTxnMarkerTopicResult(): WritableTxnMarkerTopicRes
 export function encodeWritableTxnMarkerTopicResult(w: Writer, v: Encodable<WritableTxnMarkerTopicResult>, version: number): void {
   const flexible = version >= 1;
   void flexible;
-  if (flexible) w.compactString((v.name ?? '')); else w.string((v.name ?? ''));
+  if (flexible) w.compactString((v.name ?? "")); else w.string((v.name ?? ""));
   {
-    const arr = v.partitions;
-    if (arr === null || arr === undefined) {
+    const arr = v.partitions !== undefined ? v.partitions : [];
+    if (arr === null) {
       if (flexible) w.uvarint(0 + 1); else w.int32(0);
     } else {
       if (flexible) w.uvarint(arr.length + 1); else w.int32(arr.length);
