@@ -278,6 +278,7 @@ export class Reader {
 }
 
 const textEncoder = new TextEncoder();
+const UUID_HEX = /^[0-9a-fA-F]{32}$/;
 
 export class Writer {
   buf: Buffer;
@@ -366,9 +367,10 @@ export class Writer {
     return this;
   }
   uuid(hex: string): this {
+    // A malformed id must never put stale buffer bytes on the wire.
+    if (!UUID_HEX.test(hex)) throw new RangeError(`uuid must be 32 hex characters, got "${hex}"`);
     this.ensure(16);
-    const b = Buffer.from(hex.padStart(32, '0').slice(0, 32), 'hex');
-    b.copy(this.buf, this.offset);
+    this.buf.write(hex, this.offset, 16, 'hex');
     this.offset += 16;
     return this;
   }
@@ -417,6 +419,7 @@ export class Writer {
 
   string(s: string): this {
     const b = textEncoder.encode(s);
+    if (b.length > 0x7fff) throw new RangeError(`string of ${b.length} bytes exceeds the int16 length limit`);
     this.int16(b.length);
     return this.raw(b);
   }
