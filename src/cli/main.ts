@@ -1,35 +1,89 @@
 /**
  * The `sluice` command line: argument parsing and dispatch to subcommands.
- * Each subcommand lives in its own file; this file knows only names and flags.
+ * Each subcommand lives in its own file; this file knows only names and flags, and turns every
+ * error of the client commands into one line on stderr and exit code 1 (usage errors add the
+ * command's usage; nothing prints a stack trace).
  */
 
 import { parseArgs } from 'node:util';
+import { SluiceClientError } from '../client/errors.js';
+import { CliError, UsageError } from './common.js';
+import { CONSUME_USAGE, runConsume } from './consume.js';
+import { PRODUCE_USAGE, runProduce } from './produce.js';
 import { runStart } from './start.js';
+import { TOPIC_USAGE, runTopic } from './topic.js';
 
 const USAGE = `Usage: sluice <command> [options]
 
 Commands:
   start [--data-dir D] [--listen HOST:PORT] [--config FILE] [--metrics-listen HOST:PORT] [--set KEY=VALUE]...
         Run a broker (default 127.0.0.1:9092, data in ./sluice-data).
+  topic create NAME [--partitions N] [--replication-factor N] [--config K=V]...
+  topic list | topic describe NAME | topic alter NAME --config K=V... | topic delete NAME
+        Manage topics.
+  produce TOPIC [--key K | --key-separator S] [--partition N] [--acks 0|1|all] [--header K=V]... [--compression C]
+        Send stdin lines as records.
+  consume TOPIC [--from-beginning | --offset N] [--partition N] [--max-messages N] [--format text|json] [--timeout-ms N]
+        Print records.
+
+Global options (client commands): --bootstrap-server HOST:PORT (default $SLUICE_BOOTSTRAP_SERVER,
+  else 127.0.0.1:9092), --json for machine-readable output.
 
 Run 'sluice <command> --help' for a command's options.`;
+
+/** parseArgs throws TypeErrors with these codes for unknown or malformed flags. */
+function isParseArgsError(err: unknown): err is Error & { code: string } {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
+const COMMAND_USAGE: Record<string, string> = { topic: TOPIC_USAGE, produce: PRODUCE_USAGE, consume: CONSUME_USAGE };
+
+async function runClientCommand(command: string, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`error: ${err.message}\n\n${err.usage}`);
+    } else if (isParseArgsError(err)) {
+      console.error(`error: ${err.message}\n\n${COMMAND_USAGE[command] ?? USAGE}`);
+    } else if (err instanceof SluiceClientError || err instanceof CliError) {
+      console.error(`error: ${err.message}`);
+    } else {
+      console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return 1;
+  }
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'topic':
+      return runClientCommand(command, () => runTopic(rest));
+    case 'produce':
+      return runClientCommand(command, () => runProduce(rest));
+    case 'consume':
+      return runClientCommand(command, () => runConsume(rest));
     case 'start': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          'data-dir': { type: 'string' },
-          listen: { type: 'string' },
-          config: { type: 'string' },
-          'metrics-listen': { type: 'string' },
-          'node-id': { type: 'string' },
-          set: { type: 'string', multiple: true },
-          help: { type: 'boolean' },
-        },
-      });
+      const options = {
+        'data-dir': { type: 'string' },
+        listen: { type: 'string' },
+        config: { type: 'string' },
+        'metrics-listen': { type: 'string' },
+        'node-id': { type: 'string' },
+        set: { type: 'string', multiple: true },
+        help: { type: 'boolean' },
+      } as const;
+      let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>;
+      try {
+        parsed = parseArgs({ args: rest, options });
+      } catch (err) {
+        if (!isParseArgsError(err)) throw err;
+        console.error(`error: ${err.message}\n\n${USAGE}`);
+        return 1;
+      }
+      const { values } = parsed;
       if (values.help) {
         console.log(USAGE);
         return 0;
