@@ -15,15 +15,22 @@
  */
 
 import assert from 'node:assert/strict';
-import { appendFileSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { errorName } from '../src/protocol/errors.js';
 import { ApiKey } from '../src/protocol/generated/index.js';
 import { completeBatchOffsets, decodeRecordBatch } from '../src/protocol/records/index.js';
 import { BrokerProcess } from './helpers/broker-process.js';
-import { createTopic, listOffset, produce, produceBody, PRODUCE_VERSION, readPartition } from './helpers/read-partition.js';
-import { decodeResponseFrame, encodeRequestFrame, WireClient } from './helpers/wire-client.js';
+import {
+  PRODUCE_VERSION,
+  createTopic,
+  listOffset,
+  produce,
+  produceBody,
+  readPartition,
+} from './helpers/read-partition.js';
+import { WireClient, decodeResponseFrame, encodeRequestFrame } from './helpers/wire-client.js';
 
 const brokers: BrokerProcess[] = [];
 after(async () => {
@@ -39,7 +46,9 @@ async function startBroker(): Promise<BrokerProcess> {
 /** Asserts every .log file in a partition dir is a whole number of valid batches; returns their count. */
 async function assertSegmentsClean(dir: string): Promise<number> {
   let batches = 0;
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.log')).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((n) => n.endsWith('.log'))
+    .sort()) {
     const buf = readFileSync(join(dir, name));
     const spans = completeBatchOffsets(buf);
     const end = spans.length ? spans[spans.length - 1]!.at + spans[spans.length - 1]!.size : 0;
@@ -95,7 +104,12 @@ describe('crash recovery', () => {
       const values = Array.from({ length: RECORDS_PER_BATCH }, (_, i) => `rec-${next}-${i}`);
       for (const v of values) sentValues.add(v);
       const cid = client.correlationId();
-      const body = await produceBody(topic, partition, values.map((v) => ({ key: Buffer.from(`k${next}`), value: Buffer.from(v) })), -1);
+      const body = await produceBody(
+        topic,
+        partition,
+        values.map((v) => ({ key: Buffer.from(`k${next}`), value: Buffer.from(v) })),
+        -1,
+      );
       inflight.push({ cid, partition, values });
       client.write(encodeRequestFrame(ApiKey.Produce, PRODUCE_VERSION, cid, body));
       next++;
@@ -105,11 +119,14 @@ describe('crash recovery', () => {
     await reader;
     assert.ok(killed, 'the broker was killed mid-stream');
     assert.ok(acked.length >= 150, `acknowledged ${acked.length} requests`);
-    t.diagnostic(`sent ${next} produce requests, ${acked.length} acknowledged, ${inflight.length} in flight at the kill`);
+    t.diagnostic(
+      `sent ${next} produce requests, ${acked.length} acknowledged, ${inflight.length} in flight at the kill`,
+    );
 
     await broker.restart();
     const expected = new Map<string, { partition: number; offset: number }>();
-    for (const a of acked) a.values.forEach((v, i) => expected.set(v, { partition: a.partition, offset: a.baseOffset + i }));
+    for (const a of acked)
+      a.values.forEach((v, i) => expected.set(v, { partition: a.partition, offset: a.baseOffset + i }));
     const seen = new Set<string>();
     for (let p = 0; p < PARTITIONS; p++) {
       const { records, highWatermark } = await readPartition(broker.port, topic, p);
@@ -120,11 +137,15 @@ describe('crash recovery', () => {
       );
       for (const r of records) {
         const v = r.value!.toString();
-        assert.ok(sentValues.has(v), `partition ${p} offset ${r.offset}: unknown record ${JSON.stringify(v)}`);
+        assert.ok(
+          sentValues.has(v),
+          `partition ${p} offset ${r.offset}: unknown record ${JSON.stringify(v)}`,
+        );
         assert.ok(!seen.has(v), `${v} appears twice`);
         seen.add(v);
         const e = expected.get(v);
-        if (e) assert.deepEqual({ partition: p, offset: r.offset }, e, `${v} is where its acknowledgement said`);
+        if (e)
+          assert.deepEqual({ partition: p, offset: r.offset }, e, `${v} is where its acknowledgement said`);
       }
       const dir = join(broker.dataDir, `${topic}-${p}`);
       const segments = readdirSync(dir).filter((n) => n.endsWith('.log'));
@@ -157,7 +178,10 @@ describe('crash recovery', () => {
             c,
             `tail-${name}`,
             0,
-            Array.from({ length: PER_BATCH }, (_, i) => ({ key: Buffer.from(`b${b}`), value: Buffer.from(`${name}-${b}-${i}-${'v'.repeat(40)}`) })),
+            Array.from({ length: PER_BATCH }, (_, i) => ({
+              key: Buffer.from(`b${b}`),
+              value: Buffer.from(`${name}-${b}-${i}-${'v'.repeat(40)}`),
+            })),
           );
         }
       }
@@ -208,7 +232,10 @@ describe('crash recovery', () => {
       await assertSegmentsClean(join(broker.dataDir, `${topic}-0`));
       const cl = await WireClient.connect(broker.port);
       try {
-        const { baseOffset } = await produce(cl, topic, 0, [{ value: Buffer.from('new-1') }, { value: Buffer.from('new-2') }]);
+        const { baseOffset } = await produce(cl, topic, 0, [
+          { value: Buffer.from('new-1') },
+          { value: Buffer.from('new-2') },
+        ]);
         assert.equal(baseOffset, end, `${name}: new produce continues at the recovered end`);
       } finally {
         cl.close();
@@ -231,6 +258,7 @@ describe('crash recovery', () => {
     // And a second restart is clean: nothing more is cut, data and offsets stay.
     await broker.restart();
     assert.ok(!/truncating/.test(broker.output), broker.output);
-    for (const name of cases) assert.equal(await listOffset(broker.port, `tail-${name}`, 0, -1), expectEnd[name] + 2);
+    for (const name of cases)
+      assert.equal(await listOffset(broker.port, `tail-${name}`, 0, -1), expectEnd[name] + 2);
   });
 });

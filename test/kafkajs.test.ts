@@ -33,7 +33,12 @@ const T6 = 'kjs-six';
 
 before(async () => {
   broker = await BrokerProcess.start();
-  kafka = new Kafka({ clientId: 'sluice-it', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 100 } });
+  kafka = new Kafka({
+    clientId: 'sluice-it',
+    brokers: [broker.bootstrap],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 3, initialRetryTime: 100 },
+  });
   admin = kafka.admin();
   await admin.connect();
 });
@@ -45,7 +50,11 @@ after(async () => {
 });
 
 async function newProducer(opts: { idempotent?: boolean } = {}): Promise<Producer> {
-  const p = kafka.producer({ idempotent: opts.idempotent ?? false, maxInFlightRequests: opts.idempotent ? 1 : undefined, allowAutoTopicCreation: false });
+  const p = kafka.producer({
+    idempotent: opts.idempotent ?? false,
+    maxInFlightRequests: opts.idempotent ? 1 : undefined,
+    allowAutoTopicCreation: false,
+  });
   await p.connect();
   producers.push(p);
   return p;
@@ -59,7 +68,13 @@ async function readAll(topic: string, partitions: number) {
     out.push(
       records.map((r) => {
         const [tag, seq] = r.value!.toString().split(':');
-        return { tag: tag!, seq: Number(seq), key: r.key?.toString() ?? null, offset: r.offset, partition: p };
+        return {
+          tag: tag!,
+          seq: Number(seq),
+          key: r.key?.toString() ?? null,
+          offset: r.offset,
+          partition: p,
+        };
       }),
     );
   }
@@ -144,7 +159,8 @@ describe('kafkajs 2.2.4', () => {
       assert.ok(!seen.has(id), `duplicate ${id}`);
       seen.add(id);
       assert.equal(r.key, sentKeys.get(id), `key of ${id}`);
-      if (r.key !== null) assert.equal(r.partition, partitionForKey(Buffer.from(r.key), 6), `${id} (key ${r.key}) partition`);
+      if (r.key !== null)
+        assert.equal(r.partition, partitionForKey(Buffer.from(r.key), 6), `${id} (key ${r.key}) partition`);
     }
     for (const [p, recs] of parts.entries()) {
       // Offsets are contiguous from 0 and, per producer mode, sequence numbers only grow.
@@ -155,17 +171,28 @@ describe('kafkajs 2.2.4', () => {
       );
       for (const m of modes) {
         const seqs = recs.filter((r) => r.tag === m.tag).map((r) => r.seq);
-        assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), `partition ${p} order for ${m.tag}`);
+        assert.deepEqual(
+          seqs,
+          [...seqs].sort((a, b) => a - b),
+          `partition ${p} order for ${m.tag}`,
+        );
       }
       // Modes were sent one after the other, so they appear in that order in every partition.
       const order = recs.map((r) => modes.findIndex((m) => m.tag === r.tag));
-      assert.deepEqual(order, [...order].sort((a, b) => a - b), `partition ${p}: modes in send order`);
+      assert.deepEqual(
+        order,
+        [...order].sort((a, b) => a - b),
+        `partition ${p}: modes in send order`,
+      );
     }
     // The idempotent producer's batches carry its producer id and growing sequences.
     for (let p = 0; p < 6; p++) {
       const { batches, records } = await readPartition(broker.port, T6, p);
-      const idemBatches = batches.filter((b) => records.some((r) => r.batchBaseOffset === b.baseOffset && r.value!.toString().startsWith('idem:')));
-      for (const b of idemBatches) assert.ok(b.producerId >= 0 && b.baseSequence >= 0, 'idempotent batch has producer id and sequence');
+      const idemBatches = batches.filter((b) =>
+        records.some((r) => r.batchBaseOffset === b.baseOffset && r.value!.toString().startsWith('idem:')),
+      );
+      for (const b of idemBatches)
+        assert.ok(b.producerId >= 0 && b.baseSequence >= 0, 'idempotent batch has producer id and sequence');
       const plainBatches = batches.filter((b) => !idemBatches.includes(b));
       for (const b of plainBatches) assert.equal(b.producerId, -1);
     }
@@ -173,8 +200,12 @@ describe('kafkajs 2.2.4', () => {
 
   test('200 keys: kafkajs DefaultPartitioner == partitionForKey, and the record is there', async () => {
     const p = await newProducer();
-    const keys = Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? `user-${i}` : i % 3 === 1 ? `${i * 7919}` : `κλειδί-${i}-${'x'.repeat(i % 13)}`));
-    const results = await Promise.all(keys.map((key) => p.send({ topic: T3, acks: -1, messages: [{ key, value: `k:${key}` }] })));
+    const keys = Array.from({ length: 200 }, (_, i) =>
+      i % 3 === 0 ? `user-${i}` : i % 3 === 1 ? `${i * 7919}` : `κλειδί-${i}-${'x'.repeat(i % 13)}`,
+    );
+    const results = await Promise.all(
+      keys.map((key) => p.send({ topic: T3, acks: -1, messages: [{ key, value: `k:${key}` }] })),
+    );
     const kafkajsChoice = new Map<string, number>();
     results.forEach((res, i) => {
       assert.equal(res.length, 1);
@@ -198,8 +229,21 @@ describe('kafkajs 2.2.4', () => {
     const p = await newProducer();
     const t0 = Date.now() - 100_000;
     // Partition 0: 20 records at t0, t0+1000, ...; partition 1: 10 records at t0+500, t0+1500, ...
-    for (let i = 0; i < 20; i++) await p.send({ topic, acks: -1, messages: [{ partition: 0, value: `t:${i}`, timestamp: String(t0 + i * 1000) }] });
-    await p.send({ topic, acks: -1, messages: Array.from({ length: 10 }, (_, i) => ({ partition: 1, value: `t:${i}`, timestamp: String(t0 + 500 + i * 1000) })) });
+    for (let i = 0; i < 20; i++)
+      await p.send({
+        topic,
+        acks: -1,
+        messages: [{ partition: 0, value: `t:${i}`, timestamp: String(t0 + i * 1000) }],
+      });
+    await p.send({
+      topic,
+      acks: -1,
+      messages: Array.from({ length: 10 }, (_, i) => ({
+        partition: 1,
+        value: `t:${i}`,
+        timestamp: String(t0 + 500 + i * 1000),
+      })),
+    });
 
     const offsets = await admin.fetchTopicOffsets(topic);
     offsets.sort((a, b) => a.partition - b.partition);
@@ -210,7 +254,8 @@ describe('kafkajs 2.2.4', () => {
         { partition: 1, low: '0', high: '10', offset: '10' },
       ],
     );
-    for (const o of offsets) assert.equal(Number(o.high), (await readPartition(broker.port, topic, o.partition)).highWatermark);
+    for (const o of offsets)
+      assert.equal(Number(o.high), (await readPartition(broker.port, topic, o.partition)).highWatermark);
 
     const at = async (ts: number) => {
       const r = await admin.fetchTopicOffsetsByTimestamp(topic, ts);
@@ -223,13 +268,20 @@ describe('kafkajs 2.2.4', () => {
     assert.deepEqual(await at(t0 + 5000), [5, 5]);
     assert.deepEqual(await at(t0 + 5001), [6, 5]);
     assert.deepEqual(await at(t0 + 9500), [10, 9]);
-    assert.deepEqual(await at(t0 + 10_000), [10, 10], 'past partition 1: kafkajs falls back to its high watermark');
+    assert.deepEqual(
+      await at(t0 + 10_000),
+      [10, 10],
+      'past partition 1: kafkajs falls back to its high watermark',
+    );
     assert.deepEqual(await at(t0 + 1_000_000), [20, 10], 'past everything: high watermarks');
   });
 
   test('describeConfigs / alterConfigs round trip retention.ms', async () => {
     const describe = async () => {
-      const res = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: T3, configNames: ['retention.ms'] }], includeSynonyms: false });
+      const res = await admin.describeConfigs({
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: T3, configNames: ['retention.ms'] }],
+        includeSynonyms: false,
+      });
       assert.equal(res.resources.length, 1);
       const r = res.resources[0]!;
       assert.equal(r.errorCode, 0);
@@ -240,15 +292,36 @@ describe('kafkajs 2.2.4', () => {
     const before = await describe();
     assert.equal(before.configValue, '604800000');
     assert.equal(before.isDefault, true);
-    await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: T3, configEntries: [{ name: 'retention.ms', value: '3600000' }] }] });
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: ConfigResourceTypes.TOPIC,
+          name: T3,
+          configEntries: [{ name: 'retention.ms', value: '3600000' }],
+        },
+      ],
+    });
     const afterAlter = await describe();
     assert.equal(afterAlter.configValue, '3600000');
     assert.equal(afterAlter.isDefault, false);
     // All configs (no names) include it too, and an invalid value is refused without change.
-    const all = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: T3 }], includeSynonyms: false });
+    const all = await admin.describeConfigs({
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: T3 }],
+      includeSynonyms: false,
+    });
     assert.ok(all.resources[0]!.configEntries.length > 10);
     await assert.rejects(
-      admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: T3, configEntries: [{ name: 'retention.ms', value: 'soon' }] }] }),
+      admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: T3,
+            configEntries: [{ name: 'retention.ms', value: 'soon' }],
+          },
+        ],
+      }),
     );
     assert.equal((await describe()).configValue, '3600000');
     // Survives a restart (topics.json).
@@ -263,7 +336,10 @@ describe('kafkajs 2.2.4', () => {
     await admin.createPartitions({ topicPartitions: [{ topic: T3, count: 5 }] });
     const md = await admin.fetchTopicMetadata({ topics: [T3] });
     assert.equal(md.topics[0]!.partitions.length, 5);
-    await assert.rejects(admin.createPartitions({ topicPartitions: [{ topic: T3, count: 4 }] }), 'cannot shrink');
+    await assert.rejects(
+      admin.createPartitions({ topicPartitions: [{ topic: T3, count: 4 }] }),
+      'cannot shrink',
+    );
     // The new partitions accept records; the old ones kept theirs.
     const p = await newProducer();
     const res = await p.send({ topic: T3, acks: -1, messages: [{ partition: 4, value: 'new:0' }] });
@@ -278,7 +354,11 @@ describe('kafkajs 2.2.4', () => {
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
     const p = await newProducer();
     await p.send({ topic, acks: -1, messages: Array.from({ length: 20 }, (_, i) => ({ value: `d:${i}` })) });
-    await p.send({ topic, acks: -1, messages: Array.from({ length: 5 }, (_, i) => ({ value: `d:${20 + i}` })) });
+    await p.send({
+      topic,
+      acks: -1,
+      messages: Array.from({ length: 5 }, (_, i) => ({ value: `d:${20 + i}` })),
+    });
     // kafkajs quirk (same against Apache Kafka): deleteTopicRecords looks the leader up in cached
     // metadata before loading it, so the admin must have seen the topic first.
     assert.equal((await admin.fetchTopicOffsets(topic))[0]!.high, '25');
@@ -304,7 +384,8 @@ describe('kafkajs 2.2.4', () => {
     const topics = await admin.listTopics();
     assert.ok(!topics.includes(T6));
     assert.ok(topics.includes(T3));
-    for (let p = 0; p < 6; p++) assert.equal(existsSync(join(broker.dataDir, `${T6}-${p}`)), false, `${T6}-${p} removed`);
+    for (let p = 0; p < 6; p++)
+      assert.equal(existsSync(join(broker.dataDir, `${T6}-${p}`)), false, `${T6}-${p} removed`);
     await assert.rejects(admin.fetchTopicMetadata({ topics: [T6] }));
   });
 });

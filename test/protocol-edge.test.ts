@@ -14,8 +14,8 @@ import { ErrorCode } from '../src/protocol/errors.js';
 import { ApiKey } from '../src/protocol/generated/index.js';
 import { Writer } from '../src/protocol/primitives.js';
 import { BrokerProcess } from './helpers/broker-process.js';
-import { createTopic, listOffset, produceBody, PRODUCE_VERSION } from './helpers/read-partition.js';
-import { decodeResponseFrame, encodeRequestFrame, WireClient } from './helpers/wire-client.js';
+import { PRODUCE_VERSION, createTopic, listOffset, produceBody } from './helpers/read-partition.js';
+import { WireClient, decodeResponseFrame, encodeRequestFrame } from './helpers/wire-client.js';
 
 const MAX_REQUEST = 1024;
 let broker: BrokerProcess;
@@ -54,7 +54,12 @@ describe('ApiVersions', () => {
     test(`v${version}: response header v0, Produce from 0, Fetch from 4`, async () => {
       const c = await WireClient.connect(broker.port);
       try {
-        c.write(encodeRequestFrame(ApiKey.ApiVersions, version, 77, { clientSoftwareName: 'sluice-it', clientSoftwareVersion: '1.0' }));
+        c.write(
+          encodeRequestFrame(ApiKey.ApiVersions, version, 77, {
+            clientSoftwareName: 'sluice-it',
+            clientSoftwareVersion: '1.0',
+          }),
+        );
         const frame = (await c.nextFrame())!;
         assert.ok(frame);
         // Response header v0: correlation id, then the body straight away (v3 body is flexible,
@@ -71,7 +76,11 @@ describe('ApiVersions', () => {
         assert.ok(byKey.has(ApiKey.ApiVersions));
         assert.ok(byKey.has(ApiKey.Metadata));
         const keys = body.apiKeys.map((k) => k.apiKey);
-        assert.deepEqual(keys, [...keys].sort((a, b) => a - b), 'sorted by api key');
+        assert.deepEqual(
+          keys,
+          [...keys].sort((a, b) => a - b),
+          'sorted by api key',
+        );
       } finally {
         c.close();
       }
@@ -98,7 +107,12 @@ describe('ApiVersions', () => {
       assert.ok(av.maxVersion >= 3 && av.maxVersion < 127);
       assert.ok(body.apiKeys.length >= 10);
       // The connection stays usable: retry with a version the broker knows.
-      c.write(encodeRequestFrame(ApiKey.ApiVersions, av.maxVersion, 4243, { clientSoftwareName: 'x', clientSoftwareVersion: '1' }));
+      c.write(
+        encodeRequestFrame(ApiKey.ApiVersions, av.maxVersion, 4243, {
+          clientSoftwareName: 'x',
+          clientSoftwareVersion: '1',
+        }),
+      );
       const again = decodeResponseFrame(ApiKey.ApiVersions, av.maxVersion, (await c.nextFrame())!);
       assert.equal(again.correlationId, 4243);
       assert.equal(again.body.errorCode, 0);
@@ -115,7 +129,9 @@ describe('bad frames close only their own connection', () => {
     try {
       await assertWorks(good);
       const mark = broker.stderr.length;
-      const frame = encodeRequestFrame(ApiKey.Metadata, 1, 1, { topics: [{ name: 'x'.repeat(MAX_REQUEST) }] });
+      const frame = encodeRequestFrame(ApiKey.Metadata, 1, 1, {
+        topics: [{ name: 'x'.repeat(MAX_REQUEST) }],
+      });
       assert.ok(frame.length - 4 > MAX_REQUEST);
       bad.write(frame);
       await assertClosedByBroker(bad);
@@ -127,7 +143,11 @@ describe('bad frames close only their own connection', () => {
       const edge = await WireClient.connect(broker.port);
       try {
         const w = new Writer(MAX_REQUEST + 4);
-        w.int32(MAX_REQUEST).int16(ApiKey.ApiVersions).int16(0).int32(9).nullableString('p'.repeat(MAX_REQUEST - 10));
+        w.int32(MAX_REQUEST)
+          .int16(ApiKey.ApiVersions)
+          .int16(0)
+          .int32(9)
+          .nullableString('p'.repeat(MAX_REQUEST - 10));
         const b = w.toBuffer();
         assert.equal(b.length, MAX_REQUEST + 4);
         edge.write(b);
@@ -144,7 +164,15 @@ describe('bad frames close only their own connection', () => {
   });
 
   const garbage: [string, () => Buffer][] = [
-    ['random bytes with an unknown api key', () => Buffer.concat([Buffer.from([0, 0, 0, 12, 0x7f, 0x7f, 0, 0]), Buffer.from('deadbeefcafe', 'hex'), Buffer.alloc(2)])],
+    [
+      'random bytes with an unknown api key',
+      () =>
+        Buffer.concat([
+          Buffer.from([0, 0, 0, 12, 0x7f, 0x7f, 0, 0]),
+          Buffer.from('deadbeefcafe', 'hex'),
+          Buffer.alloc(2),
+        ]),
+    ],
     ['a frame shorter than a request header', () => Buffer.from([0, 0, 0, 3, 1, 2, 3])],
     [
       'a Metadata v1 body claiming 1000 topics it does not carry',
@@ -210,17 +238,41 @@ describe('ordering', () => {
               maxBytes: 1 << 20,
               sessionId: 0,
               sessionEpoch: -1,
-              topics: [{ topic, partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20, currentLeaderEpoch: -1, lastFetchedEpoch: -1, logStartOffset: -1 }] }],
+              topics: [
+                {
+                  topic,
+                  partitions: [
+                    {
+                      partition: 0,
+                      fetchOffset: 0,
+                      partitionMaxBytes: 1 << 20,
+                      currentLeaderEpoch: -1,
+                      lastFetchedEpoch: -1,
+                      logStartOffset: -1,
+                    },
+                  ],
+                },
+              ],
               forgottenTopicsData: [],
               rackId: '',
             }),
           );
         } else if (i % 2 === 0) {
           kinds.push('meta');
-          bufs.push(encodeRequestFrame(ApiKey.Metadata, 12, cid, { topics: [{ name: topic }], allowAutoTopicCreation: false }));
+          bufs.push(
+            encodeRequestFrame(ApiKey.Metadata, 12, cid, {
+              topics: [{ name: topic }],
+              allowAutoTopicCreation: false,
+            }),
+          );
         } else {
           kinds.push('fast');
-          bufs.push(encodeRequestFrame(ApiKey.ApiVersions, 3, cid, { clientSoftwareName: 'p', clientSoftwareVersion: '1' }));
+          bufs.push(
+            encodeRequestFrame(ApiKey.ApiVersions, 3, cid, {
+              clientSoftwareName: 'p',
+              clientSoftwareVersion: '1',
+            }),
+          );
         }
       }
       c.write(Buffer.concat(bufs));
@@ -250,7 +302,12 @@ describe('ordering', () => {
     await createTopic(broker.port, topic, 1);
     const c = await WireClient.connect(broker.port);
     try {
-      const body = await produceBody(topic, 0, [{ key: Buffer.from('k'), value: Buffer.from('fire-and-forget') }], 0);
+      const body = await produceBody(
+        topic,
+        0,
+        [{ key: Buffer.from('k'), value: Buffer.from('fire-and-forget') }],
+        0,
+      );
       c.write(encodeRequestFrame(ApiKey.Produce, PRODUCE_VERSION, 500, body));
       c.write(encodeRequestFrame(ApiKey.ApiVersions, 0, 501, {}));
       const f = await c.nextFrame();

@@ -27,7 +27,8 @@ function newestMtime(dir: string): number {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts'))
+      newest = Math.max(newest, statSync(p).mtimeMs);
   }
   return newest;
 }
@@ -64,10 +65,18 @@ export async function ensureBuilt(): Promise<void> {
     if (!isStale()) return;
     const tsc = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     await new Promise<void>((res) => {
-      execFile(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-        if (err) console.warn(`[broker-process] tsc reported errors (JavaScript is still emitted):\n${stdout}${stderr}`);
-        res();
-      });
+      execFile(
+        process.execPath,
+        [tsc, '-p', 'tsconfig.build.json'],
+        { cwd: REPO_ROOT, maxBuffer: 16 << 20 },
+        (err, stdout, stderr) => {
+          if (err)
+            console.warn(
+              `[broker-process] tsc reported errors (JavaScript is still emitted):\n${stdout}${stderr}`,
+            );
+          res();
+        },
+      );
     });
     statSync(MAIN_JS); // throws if nothing was emitted
   } finally {
@@ -130,7 +139,16 @@ export class BrokerProcess {
     this.output = '';
     this.stdout = '';
     this.stderr = '';
-    const args = [BIN, 'start', '--data-dir', this.dataDir, '--listen', `${this.host}:${this.port}`, '--metrics-listen', '127.0.0.1:0'];
+    const args = [
+      BIN,
+      'start',
+      '--data-dir',
+      this.dataDir,
+      '--listen',
+      `${this.host}:${this.port}`,
+      '--metrics-listen',
+      '127.0.0.1:0',
+    ];
     for (const s of this.set) args.push('--set', s);
     const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -143,7 +161,11 @@ export class BrokerProcess {
     });
     await new Promise<void>((res, rej) => {
       const timer = setTimeout(() => {
-        fail(new Error(`broker did not print its ready line within ${READY_TIMEOUT_MS} ms; output:\n${this.output}`));
+        fail(
+          new Error(
+            `broker did not print its ready line within ${READY_TIMEOUT_MS} ms; output:\n${this.output}`,
+          ),
+        );
       }, READY_TIMEOUT_MS);
       const onOut = (s: string) => {
         this.stdout += s;
@@ -151,7 +173,11 @@ export class BrokerProcess {
         if (/^Sluice ready on /m.test(this.stdout)) done();
       };
       const onExit = (code: number | null, sig: string | null) => {
-        fail(new Error(`broker exited (code ${code}, signal ${sig}) before it was ready; output:\n${this.output}`));
+        fail(
+          new Error(
+            `broker exited (code ${code}, signal ${sig}) before it was ready; output:\n${this.output}`,
+          ),
+        );
       };
       const cleanup = () => {
         clearTimeout(timer);

@@ -5,9 +5,14 @@
  * drive the broker directly.
  */
 
-import { ApiKey } from '../../src/protocol/generated/index.js';
 import { ErrorCode, errorName } from '../../src/protocol/errors.js';
-import { Compression, decodeRecordBatches, encodeRecordBatch, type RecordInput } from '../../src/protocol/records/index.js';
+import { ApiKey } from '../../src/protocol/generated/index.js';
+import {
+  Compression,
+  type RecordInput,
+  decodeRecordBatches,
+  encodeRecordBatch,
+} from '../../src/protocol/records/index.js';
 import { WireClient } from './wire-client.js';
 
 export interface ReadRecord {
@@ -25,14 +30,24 @@ export interface ReadRecord {
 export interface PartitionContents {
   records: ReadRecord[];
   /** Each batch's base offset, last offset and compression, in log order. */
-  batches: { baseOffset: number; lastOffset: number; compression: Compression; producerId: number; baseSequence: number }[];
+  batches: {
+    baseOffset: number;
+    lastOffset: number;
+    compression: Compression;
+    producerId: number;
+    baseSequence: number;
+  }[];
   highWatermark: number;
   logStartOffset: number;
 }
 
 export const FETCH_VERSION = 12;
 
-async function withClient<T>(port: number, fn: (c: WireClient) => Promise<T>, client?: WireClient): Promise<T> {
+async function withClient<T>(
+  port: number,
+  fn: (c: WireClient) => Promise<T>,
+  client?: WireClient,
+): Promise<T> {
   if (client) return fn(client);
   const c = await WireClient.connect(port);
   try {
@@ -66,14 +81,29 @@ export async function readPartition(
           isolationLevel: 0,
           sessionId: 0,
           sessionEpoch: -1,
-          topics: [{ topic, partitions: [{ partition, fetchOffset: offset, partitionMaxBytes: 1 << 20, logStartOffset: -1, currentLeaderEpoch: -1, lastFetchedEpoch: -1 }] }],
+          topics: [
+            {
+              topic,
+              partitions: [
+                {
+                  partition,
+                  fetchOffset: offset,
+                  partitionMaxBytes: 1 << 20,
+                  logStartOffset: -1,
+                  currentLeaderEpoch: -1,
+                  lastFetchedEpoch: -1,
+                },
+              ],
+            },
+          ],
           forgottenTopicsData: [],
           rackId: '',
         });
         if (res.errorCode !== 0) throw new Error(`fetch error ${errorName(res.errorCode)}`);
         const pd = res.responses[0]?.partitions[0];
         if (!pd) throw new Error(`fetch response names no partition: ${JSON.stringify(res)}`);
-        if (pd.errorCode !== 0) throw new Error(`fetch ${topic}-${partition}@${offset}: ${errorName(pd.errorCode)}`);
+        if (pd.errorCode !== 0)
+          throw new Error(`fetch ${topic}-${partition}@${offset}: ${errorName(pd.errorCode)}`);
         out.highWatermark = pd.highWatermark;
         out.logStartOffset = pd.logStartOffset;
         const batches = pd.records && pd.records.length > 0 ? await decodeRecordBatches(pd.records) : [];
@@ -102,7 +132,8 @@ export async function readPartition(
           offset = Math.max(offset, b.baseOffset + b.lastOffsetDelta + 1);
         }
         if (offset >= pd.highWatermark) return out;
-        if (batches.length === 0) throw new Error(`fetch at ${offset} returned nothing below high watermark ${pd.highWatermark}`);
+        if (batches.length === 0)
+          throw new Error(`fetch at ${offset} returned nothing below high watermark ${pd.highWatermark}`);
       }
       throw new Error('readPartition did not finish');
     },
@@ -124,7 +155,9 @@ export async function listOffsetFull(
       const res = await c.request(ApiKey.ListOffsets, 7, {
         replicaId: -1,
         isolationLevel: 0,
-        topics: [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp }] }],
+        topics: [
+          { name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp }] },
+        ],
       });
       const p = res.topics[0]!.partitions[0]!;
       return { errorCode: p.errorCode, offset: p.offset, timestamp: p.timestamp };
@@ -133,18 +166,39 @@ export async function listOffsetFull(
   );
 }
 
-export async function listOffset(port: number, topic: string, partition: number, timestamp: number, client?: WireClient): Promise<number> {
+export async function listOffset(
+  port: number,
+  topic: string,
+  partition: number,
+  timestamp: number,
+  client?: WireClient,
+): Promise<number> {
   const r = await listOffsetFull(port, topic, partition, timestamp, client);
-  if (r.errorCode !== 0) throw new Error(`ListOffsets ${topic}-${partition} ts=${timestamp}: ${errorName(r.errorCode)}`);
+  if (r.errorCode !== 0)
+    throw new Error(`ListOffsets ${topic}-${partition} ts=${timestamp}: ${errorName(r.errorCode)}`);
   return r.offset;
 }
 
-export async function createTopic(port: number, name: string, numPartitions: number, configs: Record<string, string> = {}, client?: WireClient): Promise<void> {
+export async function createTopic(
+  port: number,
+  name: string,
+  numPartitions: number,
+  configs: Record<string, string> = {},
+  client?: WireClient,
+): Promise<void> {
   await withClient(
     port,
     async (c) => {
       const res = await c.request(ApiKey.CreateTopics, 5, {
-        topics: [{ name, numPartitions, replicationFactor: 1, assignments: [], configs: Object.entries(configs).map(([k, v]) => ({ name: k, value: v })) }],
+        topics: [
+          {
+            name,
+            numPartitions,
+            replicationFactor: 1,
+            assignments: [],
+            configs: Object.entries(configs).map(([k, v]) => ({ name: k, value: v })),
+          },
+        ],
         timeoutMs: 10_000,
         validateOnly: false,
       });
@@ -160,7 +214,13 @@ export async function createTopic(port: number, name: string, numPartitions: num
 export const PRODUCE_VERSION = 9;
 
 /** Encodes one produce request body for a single partition and batch. */
-export async function produceBody(topic: string, partition: number, records: RecordInput[], acks: number, compression = Compression.None) {
+export async function produceBody(
+  topic: string,
+  partition: number,
+  records: RecordInput[],
+  acks: number,
+  compression = Compression.None,
+) {
   const batch = await encodeRecordBatch({ records, compression });
   return {
     transactionalId: null,
@@ -171,9 +231,20 @@ export async function produceBody(topic: string, partition: number, records: Rec
 }
 
 /** Produces one batch and returns the partition response (throws on a partition error). */
-export async function produce(client: WireClient, topic: string, partition: number, records: RecordInput[], acks = -1): Promise<{ baseOffset: number }> {
-  const res = await client.request(ApiKey.Produce, PRODUCE_VERSION, await produceBody(topic, partition, records, acks));
+export async function produce(
+  client: WireClient,
+  topic: string,
+  partition: number,
+  records: RecordInput[],
+  acks = -1,
+): Promise<{ baseOffset: number }> {
+  const res = await client.request(
+    ApiKey.Produce,
+    PRODUCE_VERSION,
+    await produceBody(topic, partition, records, acks),
+  );
   const p = res.responses[0]!.partitionResponses[0]!;
-  if (p.errorCode !== 0) throw new Error(`produce ${topic}-${partition}: ${errorName(p.errorCode)} ${p.errorMessage ?? ''}`);
+  if (p.errorCode !== 0)
+    throw new Error(`produce ${topic}-${partition}: ${errorName(p.errorCode)} ${p.errorMessage ?? ''}`);
   return { baseOffset: p.baseOffset };
 }

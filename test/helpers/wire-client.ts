@@ -6,9 +6,9 @@
  */
 
 import net from 'node:net';
-import { type ApiTypes, apiCodecs, ApiKey } from '../../src/protocol/generated/index.js';
-import { encodeRequestHeader } from '../../src/protocol/generated/request-header.js';
 import type { Encodable } from '../../src/protocol/codec-support.js';
+import { ApiKey, type ApiTypes, apiCodecs } from '../../src/protocol/generated/index.js';
+import { encodeRequestHeader } from '../../src/protocol/generated/request-header.js';
 import { Reader, Writer } from '../../src/protocol/primitives.js';
 
 type Key = keyof ApiTypes & keyof typeof apiCodecs;
@@ -27,10 +27,20 @@ export function responseHeaderVersion(apiKey: number, version: number): number {
 }
 
 /** A complete request frame (size prefix included). */
-export function encodeRequestFrame<K extends Key>(apiKey: K, version: number, correlationId: number, body: Encodable<Req<K>>, clientId = 'sluice-it'): Buffer {
+export function encodeRequestFrame<K extends Key>(
+  apiKey: K,
+  version: number,
+  correlationId: number,
+  body: Encodable<Req<K>>,
+  clientId = 'sluice-it',
+): Buffer {
   const w = new Writer(256);
   w.int32(0);
-  encodeRequestHeader(w, { requestApiKey: apiKey, requestApiVersion: version, correlationId, clientId }, requestHeaderVersion(apiKey, version));
+  encodeRequestHeader(
+    w,
+    { requestApiKey: apiKey, requestApiVersion: version, correlationId, clientId },
+    requestHeaderVersion(apiKey, version),
+  );
   (apiCodecs[apiKey].encodeRequest as (w: Writer, v: unknown, version: number) => void)(w, body, version);
   const buf = w.toBuffer();
   buf.writeInt32BE(buf.length - 4, 0);
@@ -38,7 +48,11 @@ export function encodeRequestFrame<K extends Key>(apiKey: K, version: number, co
 }
 
 /** Decodes a response frame body (without size prefix). */
-export function decodeResponseFrame<K extends Key>(apiKey: K, version: number, frame: Buffer): { correlationId: number; body: Res<K> } {
+export function decodeResponseFrame<K extends Key>(
+  apiKey: K,
+  version: number,
+  frame: Buffer,
+): { correlationId: number; body: Res<K> } {
   const r = new Reader(frame);
   const correlationId = r.int32();
   if (responseHeaderVersion(apiKey, version) >= 1) r.taggedFields();
@@ -134,7 +148,8 @@ export class WireClient {
     const cid = this.correlationId();
     this.write(encodeRequestFrame(apiKey, version, cid, body));
     const frame = await this.nextFrame();
-    if (!frame) throw new Error(`connection closed before the response to ${apiCodecs[apiKey].name} v${version}`);
+    if (!frame)
+      throw new Error(`connection closed before the response to ${apiCodecs[apiKey].name} v${version}`);
     const { correlationId, body: res } = decodeResponseFrame(apiKey, version, frame);
     if (correlationId !== cid) throw new Error(`expected correlation id ${cid}, got ${correlationId}`);
     return res;

@@ -23,13 +23,20 @@ function kcatVersion(): string | null {
 }
 
 const version = kcatVersion();
-const skip = version === null ? 'kcat is not on PATH (install it: apt-get install -y kcat); librdkafka interop NOT tested' : false;
+const skip =
+  version === null
+    ? 'kcat is not on PATH (install it: apt-get install -y kcat); librdkafka interop NOT tested'
+    : false;
 if (skip) console.warn(`\n*** WARNING: skipping test/kcat/kcat.test.ts: ${skip} ***\n`);
 
 let broker: BrokerProcess;
 
 function kcat(args: string[], input?: string): string {
-  const r = spawnSync('kcat', ['-b', broker.bootstrap, ...args], { input, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync('kcat', ['-b', broker.bootstrap, ...args], {
+    input,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`kcat ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
   return r.stdout;
@@ -55,14 +62,17 @@ function consumeAll(topic: string): Consumed[] {
 
 /** Keys "key-<i>", values "<tag>-<i>" padded so compression pays off. */
 function lines(tag: string, n: number): string {
-  return Array.from({ length: n }, (_, i) => `key-${i}:${tag}-${i}-${'abcdefgh'.repeat(8)}`).join('\n') + '\n';
+  return (
+    Array.from({ length: n }, (_, i) => `key-${i}:${tag}-${i}-${'abcdefgh'.repeat(8)}`).join('\n') + '\n'
+  );
 }
 
 /** Every line came back once, in send order within each partition, offsets contiguous from 0. */
 function assertAllBack(got: Consumed[], tag: string, n: number, partitions: number): void {
   assert.equal(got.length, n, `${tag}: ${got.length} of ${n} records read back`);
   const values = new Set(got.map((c) => c.value));
-  for (let i = 0; i < n; i++) assert.ok(values.has(`${tag}-${i}-${'abcdefgh'.repeat(8)}`), `${tag}-${i} read back`);
+  for (let i = 0; i < n; i++)
+    assert.ok(values.has(`${tag}-${i}-${'abcdefgh'.repeat(8)}`), `${tag}-${i} read back`);
   for (let p = 0; p < partitions; p++) {
     const inP = got.filter((c) => c.partition === p);
     assert.deepEqual(
@@ -71,7 +81,11 @@ function assertAllBack(got: Consumed[], tag: string, n: number, partitions: numb
       `${tag} partition ${p}: offsets`,
     );
     const seqs = inP.map((c) => Number(c.value.split('-')[1]));
-    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), `${tag} partition ${p}: send order`);
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((a, b) => a - b),
+      `${tag} partition ${p}: send order`,
+    );
     for (const c of inP) assert.equal(c.key, `key-${c.value.split('-')[1]}`);
   }
 }
@@ -126,7 +140,8 @@ describe(`kcat ${version ?? '(not installed)'}`, { skip }, () => {
   // "Broker does not support compression type lz4: not compressing batch" and sends lz4 batches
   // uncompressed. Records still arrive intact; the codec check is a TODO until FindCoordinator is
   // served (remove the todo then).
-  const LZ4_TODO = 'librdkafka sends lz4 uncompressed: Sluice does not advertise FindCoordinator v0 (librdkafka LZ4 feature dependency)';
+  const LZ4_TODO =
+    'librdkafka sends lz4 uncompressed: Sluice does not advertise FindCoordinator v0 (librdkafka LZ4 feature dependency)';
   for (const [name, codec] of codecs) {
     const topic = `kcat-${name}`;
     test(`-z ${name}: produced and read back intact`, async () => {
@@ -138,12 +153,17 @@ describe(`kcat ${version ?? '(not installed)'}`, { skip }, () => {
         for (const r of records) assert.equal(partitionForKey(r.key!, 2), p);
       }
     });
-    test(`-z ${name}: stored batches keep the producer's codec (compressed pass-through)`, { todo: codec === Compression.Lz4 ? LZ4_TODO : false }, async () => {
-      for (let p = 0; p < 2; p++) {
-        const { batches } = await readPartition(broker.port, topic, p);
-        assert.ok(batches.length > 0);
-        for (const b of batches) assert.equal(b.compression, codec, `partition ${p} batch at ${b.baseOffset} keeps codec ${name}`);
-      }
-    });
+    test(
+      `-z ${name}: stored batches keep the producer's codec (compressed pass-through)`,
+      { todo: codec === Compression.Lz4 ? LZ4_TODO : false },
+      async () => {
+        for (let p = 0; p < 2; p++) {
+          const { batches } = await readPartition(broker.port, topic, p);
+          assert.ok(batches.length > 0);
+          for (const b of batches)
+            assert.equal(b.compression, codec, `partition ${p} batch at ${b.baseOffset} keeps codec ${name}`);
+        }
+      },
+    );
   }
 });
