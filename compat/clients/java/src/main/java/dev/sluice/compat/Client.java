@@ -1,0 +1,358 @@
+package dev.sluice.compat;
+
+import java.lang.reflect.Method;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.ListOffsetsResult;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.RecordsToDelete;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.Node;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+/**
+ * The Java client program of the compatibility suite (kafka-clients, version chosen at build time).
+ * java -jar sluice-compat-java-jar-with-dependencies.jar --bootstrap H:P --scenario S --topic T [--group G] [--ts-base MS]
+ * Prints one JSON line: {"client","scenario","ok","detail","data"} (see compat/lib/scenario.ts).
+ */
+public final class Client {
+    static final int RECORDS = 10_000;
+    static final int PARTITIONS = 6;
+    static final int PLACEMENT_KEYS = 1_000;
+    static final int FIRST_CONSUMER_RECORDS = 4_000;
+    static final String ALTER_NAME = "retention.ms";
+    static final String ALTER_VALUE = "3600000";
+    static final long DELETE_BEFORE = 100;
+
+    static String bootstrap = "127.0.0.1:9092";
+    static String topic = "compat";
+    static String group;
+    static Map<String, String> args = new HashMap<>();
+
+    record Out(boolean ok, String detail, String dataJson) {}
+
+    public static void main(String[] argv) {
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "error");
+        System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
+        for (int i = 0; i < argv.length; i++) {
+            if (argv[i].startsWith("--") && i + 1 < argv.length) args.put(argv[i].substring(2), argv[++i]);
+        }
+        bootstrap = args.getOrDefault("bootstrap", bootstrap);
+        topic = args.getOrDefault("topic", topic);
+        group = args.getOrDefault("group", topic + "-group");
+        String scenario = args.getOrDefault("scenario", "metadata");
+        String client = "java-" + kafkaVersion();
+        Out out;
+        try {
+            out = switch (scenario) {
+                case "metadata" -> metadata();
+                case "create-topic" -> createTopic();
+                case "produce" -> produce();
+                case "consume-group" -> consumeGroup();
+                case "describe-group" -> describeGroup();
+                case "offsets-by-time" -> offsetsByTime();
+                case "configs" -> configs();
+                case "delete-records" -> deleteRecords();
+                case "delete-topic" -> deleteTopic();
+                default -> new Out(false, "unknown scenario " + scenario, null);
+            };
+        } catch (Throwable t) {
+            Throwable c = (t instanceof ExecutionException && t.getCause() != null) ? t.getCause() : t;
+            out = new Out(false, c.getClass().getSimpleName() + ": " + c.getMessage(), null);
+        }
+        StringBuilder sb = new StringBuilder();
+        sb.append("{\"client\":").append(q(client)).append(",\"scenario\":").append(q(scenario))
+          .append(",\"ok\":").append(out.ok).append(",\"detail\":").append(q(out.detail));
+        if (out.dataJson != null) sb.append(",\"data\":").append(out.dataJson);
+        sb.append("}");
+        System.out.println(sb);
+        System.out.flush();
+        System.exit(0);
+    }
+
+    /** kafka-clients' version, from the properties file it ships (AppInfoParser moved between releases). */
+    static String kafkaVersion() {
+        try (var in = Client.class.getClassLoader().getResourceAsStream("kafka/kafka-version.properties")) {
+            Properties p = new Properties();
+            if (in != null) p.load(in);
+            return p.getProperty("version", "unknown");
+        } catch (java.io.IOException e) {
+            return "unknown";
+        }
+    }
+
+    static String q(String s) {
+        if (s == null) return "null";
+        StringBuilder b = new StringBuilder("\"");
+        for (char ch : s.toCharArray()) {
+            switch (ch) {
+                case '"' -> b.append("\\\"");
+                case '\\' -> b.append("\\\\");
+                case '\n' -> b.append("\\n");
+                case '\r' -> b.append("\\r");
+                case '\t' -> b.append("\\t");
+                default -> {
+                    if (ch < 0x20) b.append(String.format("\\u%04x", (int) ch));
+                    else b.append(ch);
+                }
+            }
+        }
+        return b.append('"').toString();
+    }
+
+    static Admin admin() {
+        Properties p = new Properties();
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "15000");
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
+        return Admin.create(p);
+    }
+
+    static Out metadata() throws Exception {
+        try (Admin a = admin()) {
+            DescribeClusterResult c = a.describeCluster();
+            Collection<Node> nodes = c.nodes().get(30, TimeUnit.SECONDS);
+            String clusterId = c.clusterId().get();
+            Node controller = c.controller().get();
+            Set<String> topics = a.listTopics().names().get();
+            boolean ok = !nodes.isEmpty() && clusterId != null && !clusterId.isEmpty();
+            return new Out(ok, nodes.size() + " broker(s), cluster " + clusterId + ", controller " + (controller == null ? "none" : controller.id()) + ", " + topics.size() + " topic(s)", null);
+        }
+    }
+
+    static Out createTopic() throws Exception {
+        try (Admin a = admin()) {
+            a.createTopics(List.of(new NewTopic(topic, PARTITIONS, (short) 1))).all().get(30, TimeUnit.SECONDS);
+            TopicDescription d = null;
+            long deadline = System.currentTimeMillis() + 10_000;
+            while (System.currentTimeMillis() < deadline) {
+                try {
+                    d = a.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+                    if (d.partitions().size() == PARTITIONS && d.partitions().stream().allMatch(p -> p.leader() != null)) break;
+                } catch (ExecutionException e) {
+                    // not yet propagated
+                }
+                Thread.sleep(200);
+            }
+            int n = d == null ? 0 : d.partitions().size();
+            boolean leaders = d != null && d.partitions().stream().allMatch(p -> p.leader() != null);
+            return new Out(n == PARTITIONS && leaders, n + " partitions, all with a leader: " + leaders + (d == null ? "" : ", topic id " + d.topicId()), null);
+        }
+    }
+
+    static Out produce() throws Exception {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "60000");
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        long tsBase = System.currentTimeMillis();
+        int[] placement = new int[PLACEMENT_KEYS];
+        int acked = 0;
+        try (KafkaProducer<String, String> prod = new KafkaProducer<>(p)) {
+            List<Future<RecordMetadata>> fs = new ArrayList<>(RECORDS);
+            for (int i = 0; i < RECORDS; i++) {
+                fs.add(prod.send(new ProducerRecord<>(topic, null, tsBase + i, "key-" + i, "value-" + i)));
+            }
+            prod.flush();
+            for (int i = 0; i < RECORDS; i++) {
+                RecordMetadata md = fs.get(i).get(60, TimeUnit.SECONDS);
+                if (i < PLACEMENT_KEYS) placement[i] = md.partition();
+                acked++;
+            }
+        }
+        StringBuilder pl = new StringBuilder("[");
+        for (int i = 0; i < PLACEMENT_KEYS; i++) pl.append(i == 0 ? "" : ",").append(placement[i]);
+        pl.append("]");
+        return new Out(acked == RECORDS, acked + " records acknowledged (idempotent, acks=all)",
+            "{\"tsBase\":" + tsBase + ",\"acked\":" + acked + ",\"placement\":" + pl + "}");
+    }
+
+    static KafkaConsumer<String, String> consumer() {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "500");
+        p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "10000");
+        p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "1000");
+        p.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        return new KafkaConsumer<>(p);
+    }
+
+    /** Consumes up to limit records (or until the union with `already` is complete, or idle), commits exactly what it read. */
+    static List<String> consumeOnce(int limit, Set<String> already) {
+        List<String> keys = new ArrayList<>();
+        Map<TopicPartition, OffsetAndMetadata> next = new HashMap<>();
+        Set<String> union = new HashSet<>(already);
+        try (KafkaConsumer<String, String> c = consumer()) {
+            c.subscribe(List.of(topic));
+            long deadline = System.currentTimeMillis() + 90_000;
+            long lastData = System.currentTimeMillis() + 10_000;
+            outer:
+            while (System.currentTimeMillis() < deadline && System.currentTimeMillis() - lastData < 8_000) {
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(500))) {
+                    lastData = System.currentTimeMillis();
+                    keys.add(r.key());
+                    union.add(r.key());
+                    next.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+                    if (keys.size() >= limit || union.size() >= RECORDS) break outer;
+                }
+            }
+            c.commitSync(next, Duration.ofSeconds(30));
+        }
+        return keys;
+    }
+
+    static Out consumeGroup() {
+        List<String> first = consumeOnce(FIRST_CONSUMER_RECORDS, Set.of());
+        List<String> second = consumeOnce(RECORDS, new HashSet<>(first));
+        Set<String> all = new HashSet<>(first);
+        all.addAll(second);
+        int dup = first.size() + second.size() - all.size();
+        int lost = RECORDS - all.size();
+        return new Out(lost == 0 && dup == 0 && first.size() == FIRST_CONSUMER_RECORDS,
+            "first consumer " + first.size() + ", restarted consumer " + second.size() + ", lost " + lost + ", duplicates " + dup,
+            "{\"first\":" + first.size() + ",\"second\":" + second.size() + ",\"lost\":" + lost + ",\"duplicates\":" + dup + "}");
+    }
+
+    static String groupState(ConsumerGroupDescription d) {
+        for (String m : new String[] {"groupState", "state"}) {
+            try {
+                Method mm = d.getClass().getMethod(m);
+                return String.valueOf(mm.invoke(d));
+            } catch (ReflectiveOperationException e) {
+                // try the other name (4.x: groupState(); 3.x: state())
+            }
+        }
+        return "?";
+    }
+
+    static Map<TopicPartition, Long> ends(Admin a, OffsetSpec spec) throws Exception {
+        Map<TopicPartition, OffsetSpec> req = new HashMap<>();
+        for (int i = 0; i < PARTITIONS; i++) req.put(new TopicPartition(topic, i), spec);
+        Map<TopicPartition, Long> out = new HashMap<>();
+        for (Map.Entry<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> e : a.listOffsets(req).all().get(30, TimeUnit.SECONDS).entrySet()) {
+            out.put(e.getKey(), e.getValue().offset());
+        }
+        return out;
+    }
+
+    static Out describeGroup() throws Exception {
+        try (Admin a = admin()) {
+            ConsumerGroupDescription d = a.describeConsumerGroups(List.of(group)).all().get(30, TimeUnit.SECONDS).get(group);
+            Map<TopicPartition, OffsetAndMetadata> committed = a.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS);
+            Map<TopicPartition, Long> end = ends(a, OffsetSpec.latest());
+            long sum = 0, lag = 0;
+            for (Map.Entry<TopicPartition, Long> e : end.entrySet()) {
+                OffsetAndMetadata o = committed.get(e.getKey());
+                long off = o == null ? 0 : o.offset();
+                sum += off;
+                lag += e.getValue() - off;
+            }
+            String state = groupState(d);
+            boolean ok = "Empty".equalsIgnoreCase(state) && sum == RECORDS && lag == 0 && d.members().isEmpty();
+            return new Out(ok, "state " + state + ", " + d.members().size() + " member(s), coordinator " + (d.coordinator() == null ? "none" : d.coordinator().id())
+                + ", committed " + sum + ", lag " + lag, null);
+        }
+    }
+
+    static Out offsetsByTime() throws Exception {
+        String tb = args.get("ts-base");
+        if (tb == null) return new Out(false, "--ts-base missing (produce did not run)", null);
+        long tsBase = Long.parseLong(tb);
+        int mid = RECORDS / 2;
+        try (Admin a = admin()) {
+            Map<TopicPartition, Long> byTime = ends(a, OffsetSpec.forTimestamp(tsBase + mid));
+            Map<TopicPartition, Long> latest = ends(a, OffsetSpec.latest());
+            Map<TopicPartition, Long> earliest = ends(a, OffsetSpec.earliest());
+            Map<TopicPartition, Long> beyond = ends(a, OffsetSpec.forTimestamp(tsBase + 10L * RECORDS));
+            long atOrAfter = 0, lsum = 0, esum = 0;
+            int beyondNone = 0;
+            for (TopicPartition tp : latest.keySet()) {
+                long o = byTime.get(tp);
+                atOrAfter += latest.get(tp) - (o < 0 ? latest.get(tp) : o);
+                lsum += latest.get(tp);
+                esum += earliest.get(tp);
+                if (beyond.get(tp) == -1L) beyondNone++;
+            }
+            boolean ok = atOrAfter == RECORDS - mid && lsum == RECORDS && esum == 0 && beyondNone == PARTITIONS;
+            return new Out(ok, "records at or after ts(record " + mid + "): " + atOrAfter + " (want " + (RECORDS - mid) + "); earliest sum " + esum
+                + ", latest sum " + lsum + ", partitions with no record after the last timestamp: " + beyondNone + "/" + PARTITIONS, null);
+        }
+    }
+
+    static Out configs() throws Exception {
+        try (Admin a = admin()) {
+            ConfigResource r = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+            a.incrementalAlterConfigs(Map.of(r, List.of(new AlterConfigOp(new ConfigEntry(ALTER_NAME, ALTER_VALUE), AlterConfigOp.OpType.SET))))
+                .all().get(30, TimeUnit.SECONDS);
+            Config c = a.describeConfigs(List.of(r)).all().get(30, TimeUnit.SECONDS).get(r);
+            ConfigEntry set = c.get(ALTER_NAME);
+            ConfigEntry seg = c.get("segment.bytes");
+            boolean ok = set != null && ALTER_VALUE.equals(set.value()) && set.source() == ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG
+                && seg != null && seg.isDefault();
+            return new Out(ok, c.entries().size() + " entries; " + ALTER_NAME + "=" + (set == null ? null : set.value() + " (" + set.source() + ")")
+                + "; segment.bytes=" + (seg == null ? null : seg.value() + " (" + seg.source() + ")"), null);
+        }
+    }
+
+    static Out deleteRecords() throws Exception {
+        try (Admin a = admin()) {
+            TopicPartition tp = new TopicPartition(topic, 0);
+            long low = a.deleteRecords(Map.of(tp, RecordsToDelete.beforeOffset(DELETE_BEFORE))).lowWatermarks().get(tp).get(30, TimeUnit.SECONDS).lowWatermark();
+            long earliest = ends(a, OffsetSpec.earliest()).get(tp);
+            return new Out(low == DELETE_BEFORE && earliest == DELETE_BEFORE, "low watermark " + low + ", earliest offset " + earliest + " (want " + DELETE_BEFORE + ")", null);
+        }
+    }
+
+    static Out deleteTopic() throws Exception {
+        try (Admin a = admin()) {
+            a.deleteTopics(List.of(topic)).all().get(30, TimeUnit.SECONDS);
+            long deadline = System.currentTimeMillis() + 10_000;
+            boolean listed = true;
+            while (System.currentTimeMillis() < deadline) {
+                listed = a.listTopics().names().get().contains(topic);
+                if (!listed) break;
+                Thread.sleep(250);
+            }
+            return new Out(!listed, listed ? "topic still listed 10 s after DeleteTopics" : "deleted; no longer listed", null);
+        }
+    }
+}
