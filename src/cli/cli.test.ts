@@ -31,7 +31,10 @@ interface RunResult {
   stderr: string;
 }
 
-function run(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<RunResult> {
+function run(
+  args: string[],
+  options: { stdin?: string; env?: Record<string, string> } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: ROOT,
@@ -40,8 +43,12 @@ function run(args: string[], options: { stdin?: string; env?: Record<string, str
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(options.stdin ?? '');
@@ -52,10 +59,16 @@ function build(): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`npm run build failed:\n${out}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`npm run build failed:\n${out}`)),
+    );
   });
 }
 
@@ -73,7 +86,15 @@ after(async () => {
 
 describe('sluice topic', () => {
   it('create, list, describe, alter, delete', async () => {
-    let r = await run(['topic', 'create', 'orders', '--partitions', '3', '--config', 'retention.ms=86400000']);
+    let r = await run([
+      'topic',
+      'create',
+      'orders',
+      '--partitions',
+      '3',
+      '--config',
+      'retention.ms=86400000',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Created topic orders \(3 partitions/);
 
@@ -87,7 +108,11 @@ describe('sluice topic', () => {
     assert.ok(r.stdout.split('\n').includes('orders'));
 
     r = await run(['topic', 'list', '--json']);
-    assert.ok((JSON.parse(r.stdout) as { name: string; partitions: number }[]).some((t) => t.name === 'orders' && t.partitions === 3));
+    assert.ok(
+      (JSON.parse(r.stdout) as { name: string; partitions: number }[]).some(
+        (t) => t.name === 'orders' && t.partitions === 3,
+      ),
+    );
 
     r = await run(['topic', 'describe', 'orders']);
     assert.equal(r.code, 0, r.stderr);
@@ -99,7 +124,10 @@ describe('sluice topic', () => {
     r = await run(['topic', 'alter', 'orders', '--config', 'cleanup.policy=compact']);
     assert.equal(r.code, 0, r.stderr);
     r = await run(['topic', 'describe', 'orders', '--json']);
-    const d = JSON.parse(r.stdout) as { partitions: { leader: number; replicas: number[]; isr: number[] }[]; configs: Record<string, string> };
+    const d = JSON.parse(r.stdout) as {
+      partitions: { leader: number; replicas: number[]; isr: number[] }[];
+      configs: Record<string, string>;
+    };
     assert.equal(d.partitions.length, 3);
     assert.deepEqual(d.configs, { 'cleanup.policy': 'compact', 'retention.ms': '86400000' });
     assert.ok(d.partitions.every((p) => p.leader >= 0 && p.replicas.length === 1 && p.isr.length === 1));
@@ -124,7 +152,9 @@ describe('sluice produce / consume', () => {
     let r = await run(['topic', 'create', 'lines', '--partitions', '2']);
     assert.equal(r.code, 0, r.stderr);
     const lines = Array.from({ length: 10 }, (_, i) => `user${i % 3}:event ${i}`);
-    r = await run(['produce', 'lines', '--key-separator', ':', '--header', 'source=cli'], { stdin: `${lines.join('\n')}\n` });
+    r = await run(['produce', 'lines', '--key-separator', ':', '--header', 'source=cli'], {
+      stdin: `${lines.join('\n')}\n`,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /Produced 10 records to lines/);
     assert.match(r.stderr, /partition \d offsets 0-\d/);
@@ -134,7 +164,18 @@ describe('sluice produce / consume', () => {
     const records = r.stdout
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { topic: string; partition: number; offset: number; timestamp: number; key: string; value: string; headers: { key: string; value: string }[] });
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            topic: string;
+            partition: number;
+            offset: number;
+            timestamp: number;
+            key: string;
+            value: string;
+            headers: { key: string; value: string }[];
+          },
+      );
     assert.equal(records.length, 10);
     for (const rec of records) {
       assert.equal(rec.topic, 'lines');
@@ -146,10 +187,24 @@ describe('sluice produce / consume', () => {
     assert.deepEqual(records.map((x) => x.value).sort(), lines.map((l) => l.split(':')[1]).sort());
 
     // Text format, one partition, from an offset; --timeout-ms ends the run.
-    r = await run(['consume', 'lines', '--partition', String(partitionForKey(Buffer.from('user0'), 2)), '--offset', '1', '--timeout-ms', '500']);
+    r = await run([
+      'consume',
+      'lines',
+      '--partition',
+      String(partitionForKey(Buffer.from('user0'), 2)),
+      '--offset',
+      '1',
+      '--timeout-ms',
+      '500',
+    ]);
     assert.equal(r.code, 0, r.stderr);
-    const onPartition = records.filter((x) => x.partition === partitionForKey(Buffer.from('user0'), 2)).sort((a, b) => a.offset - b.offset);
-    assert.deepEqual(r.stdout.trim().split('\n'), onPartition.slice(1).map((x) => x.value));
+    const onPartition = records
+      .filter((x) => x.partition === partitionForKey(Buffer.from('user0'), 2))
+      .sort((a, b) => a.offset - b.offset);
+    assert.deepEqual(
+      r.stdout.trim().split('\n'),
+      onPartition.slice(1).map((x) => x.value),
+    );
 
     // Without --from-beginning it starts at the end: nothing old is printed.
     r = await run(['consume', 'lines', '--timeout-ms', '300']);

@@ -52,7 +52,12 @@ export class CliError extends Error {
   }
 }
 
-export function parseIntFlag(flag: string, value: string | undefined, usage: string, min = 0): number | undefined {
+export function parseIntFlag(
+  flag: string,
+  value: string | undefined,
+  usage: string,
+  min = 0,
+): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
@@ -62,7 +67,11 @@ export function parseIntFlag(flag: string, value: string | undefined, usage: str
 }
 
 /** "K=V" pairs into a record; a pair without "=" is a usage error. */
-export function parseKeyValues(flag: string, pairs: string[] | undefined, usage: string): Record<string, string> {
+export function parseKeyValues(
+  flag: string,
+  pairs: string[] | undefined,
+  usage: string,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const kv of pairs ?? []) {
     const i = kv.indexOf('=');

@@ -60,9 +60,11 @@ export async function runConsume(args: string[]): Promise<number> {
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, CONSUME_USAGE);
   const flags = globalFlags(values);
   const format = values.format ?? (flags.json ? 'json' : 'text');
-  if (format !== 'text' && format !== 'json') throw new UsageError(`--format expects text or json, got "${format}"`, CONSUME_USAGE);
+  if (format !== 'text' && format !== 'json')
+    throw new UsageError(`--format expects text or json, got "${format}"`, CONSUME_USAGE);
   const offset = parseIntFlag('offset', values.offset, CONSUME_USAGE, 0);
-  if (offset !== undefined && values['from-beginning']) throw new UsageError('use either --from-beginning or --offset, not both', CONSUME_USAGE);
+  if (offset !== undefined && values['from-beginning'])
+    throw new UsageError('use either --from-beginning or --offset, not both', CONSUME_USAGE);
   const onlyPartition = parseIntFlag('partition', values.partition, CONSUME_USAGE, 0);
   const maxMessages = parseIntFlag('max-messages', values['max-messages'], CONSUME_USAGE, 1);
   const timeoutMs = parseIntFlag('timeout-ms', values['timeout-ms'], CONSUME_USAGE, 0);
@@ -82,7 +84,8 @@ export async function runConsume(args: string[]): Promise<number> {
   let count = 0;
   try {
     const meta = await consumer.cluster.topic(topic);
-    const partitions = onlyPartition !== undefined ? [onlyPartition] : meta.partitions.map((p) => p.partition);
+    const partitions =
+      onlyPartition !== undefined ? [onlyPartition] : meta.partitions.map((p) => p.partition);
     const start = offset ?? (values['from-beginning'] ? 'earliest' : 'latest');
     await consumer.assign(partitions.map((partition) => ({ topic, partition, offset: start })));
     let lastRecordMs = Date.now();

@@ -37,7 +37,11 @@ function isParseArgsError(err: unknown): err is Error & { code: string } {
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }
 
-const COMMAND_USAGE: Record<string, string> = { topic: TOPIC_USAGE, produce: PRODUCE_USAGE, consume: CONSUME_USAGE };
+const COMMAND_USAGE: Record<string, string> = {
+  topic: TOPIC_USAGE,
+  produce: PRODUCE_USAGE,
+  consume: CONSUME_USAGE,
+};
 
 async function runClientCommand(command: string, run: () => Promise<number>): Promise<number> {
   try {

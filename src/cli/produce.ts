@@ -64,8 +64,10 @@ export async function runProduce(args: string[]): Promise<number> {
   const [topic, ...extra] = positionals;
   if (!topic) throw new UsageError('produce needs a TOPIC', PRODUCE_USAGE);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, PRODUCE_USAGE);
-  if (values.key !== undefined && values['key-separator'] !== undefined) throw new UsageError('use either --key or --key-separator, not both', PRODUCE_USAGE);
-  if (values['key-separator'] === '') throw new UsageError('--key-separator must not be empty', PRODUCE_USAGE);
+  if (values.key !== undefined && values['key-separator'] !== undefined)
+    throw new UsageError('use either --key or --key-separator, not both', PRODUCE_USAGE);
+  if (values['key-separator'] === '')
+    throw new UsageError('--key-separator must not be empty', PRODUCE_USAGE);
   const flags = globalFlags(values);
   const partition = parseIntFlag('partition', values.partition, PRODUCE_USAGE, 0);
   const headers = parseKeyValues('header', values.header, PRODUCE_USAGE);
@@ -85,7 +87,13 @@ export async function runProduce(args: string[]): Promise<number> {
   const record = (m: RecordMetadata) => {
     acked++;
     const s = summary.get(m.partition);
-    if (!s) summary.set(m.partition, { partition: m.partition, count: 1, firstOffset: m.offset, lastOffset: m.offset });
+    if (!s)
+      summary.set(m.partition, {
+        partition: m.partition,
+        count: 1,
+        firstOffset: m.offset,
+        lastOffset: m.offset,
+      });
     else {
       s.count++;
       if (m.offset >= 0 && (s.firstOffset < 0 || m.offset < s.firstOffset)) s.firstOffset = m.offset;
@@ -96,7 +104,9 @@ export async function runProduce(args: string[]): Promise<number> {
     process.stderr.isTTY === true
       ? setInterval(() => {
           const secs = (Date.now() - started) / 1000;
-          process.stderr.write(`\r${acked} records acknowledged (${Math.round(acked / Math.max(secs, 0.001))}/s)   `);
+          process.stderr.write(
+            `\r${acked} records acknowledged (${Math.round(acked / Math.max(secs, 0.001))}/s)   `,
+          );
         }, PROGRESS_INTERVAL_MS)
       : null;
 
@@ -158,7 +168,9 @@ export async function runProduce(args: string[]): Promise<number> {
       acks === 0
         ? parts.map((p) => `partition ${p.partition}: ${p.count}`).join(', ')
         : parts.map((p) => `partition ${p.partition} offsets ${p.firstOffset}-${p.lastOffset}`).join(', ');
-    process.stderr.write(`Produced ${acked} record${acked === 1 ? '' : 's'} to ${topic}${detail ? ` (${detail})` : ''}\n`);
+    process.stderr.write(
+      `Produced ${acked} record${acked === 1 ? '' : 's'} to ${topic}${detail ? ` (${detail})` : ''}\n`,
+    );
   }
   return sent === acked ? 0 : 1;
 }

@@ -6,7 +6,14 @@
 
 import { parseArgs } from 'node:util';
 import { Admin, type TopicDescription } from '../client/index.js';
-import { GLOBAL_OPTIONS, type GlobalFlags, UsageError, globalFlags, parseIntFlag, parseKeyValues } from './common.js';
+import {
+  GLOBAL_OPTIONS,
+  type GlobalFlags,
+  UsageError,
+  globalFlags,
+  parseIntFlag,
+  parseKeyValues,
+} from './common.js';
 
 export const TOPIC_USAGE = `Usage: sluice topic <subcommand> [options]
 
@@ -21,8 +28,14 @@ Global options: --bootstrap-server HOST:PORT (default $SLUICE_BOOTSTRAP_SERVER o
 
 function table(rows: string[][]): string {
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+  for (const r of rows) {
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
+  }
+  return rows
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '))
+    .join('\n');
 }
 
 function nonDefaultConfigs(d: TopicDescription) {
@@ -63,16 +76,20 @@ export async function runTopic(args: string[]): Promise<number> {
         const topic = needName();
         const created = await admin.createTopic(topic, {
           partitions: parseIntFlag('partitions', values.partitions, TOPIC_USAGE, 1) ?? -1,
-          replicationFactor: parseIntFlag('replication-factor', values['replication-factor'], TOPIC_USAGE, 1) ?? -1,
+          replicationFactor:
+            parseIntFlag('replication-factor', values['replication-factor'], TOPIC_USAGE, 1) ?? -1,
           configs: parseKeyValues('config', values.config, TOPIC_USAGE),
         });
-        const parts = created.partitions >= 0 ? `${created.partitions} partition${created.partitions === 1 ? '' : 's'}` : 'default partitions';
+        const parts =
+          created.partitions >= 0
+            ? `${created.partitions} partition${created.partitions === 1 ? '' : 's'}`
+            : 'default partitions';
         const rf = created.replicationFactor >= 0 ? `, replication factor ${created.replicationFactor}` : '';
         print(flags, `Created topic ${topic} (${parts}${rf})`, created);
         return 0;
       }
       case 'list': {
-        if (name) throw new UsageError(`topic list takes no NAME`, TOPIC_USAGE);
+        if (name) throw new UsageError('topic list takes no NAME', TOPIC_USAGE);
         const topics = await admin.listTopics();
         if (flags.json) print(flags, '', topics);
         else if (topics.length > 0) console.log(topics.map((t) => t.name).join('\n'));
@@ -85,24 +102,44 @@ export async function runTopic(args: string[]): Promise<number> {
           `Topic: ${d.name}  TopicId: ${d.topicId}  Partitions: ${d.partitions.length}  ReplicationFactor: ${rf}`,
           table([
             ['Partition', 'Leader', 'Replicas', 'ISR', 'LogStartOffset', 'LogEndOffset'],
-            ...d.partitions.map((p) => [String(p.partition), String(p.leader), p.replicas.join(','), p.isr.join(','), String(p.logStartOffset), String(p.logEndOffset)]),
+            ...d.partitions.map((p) => [
+              String(p.partition),
+              String(p.leader),
+              p.replicas.join(','),
+              p.isr.join(','),
+              String(p.logStartOffset),
+              String(p.logEndOffset),
+            ]),
           ])
             .split('\n')
             .map((l) => `  ${l}`)
             .join('\n'),
         ];
         const configs = nonDefaultConfigs(d);
-        lines.push(configs.length === 0 ? 'Configs: (all defaults)' : `Configs:\n${configs.map((c) => `  ${c.name}=${c.value ?? ''}`).join('\n')}`);
-        print(flags, lines.join('\n'), { ...d, configs: Object.fromEntries(configs.map((c) => [c.name, c.value])) });
+        lines.push(
+          configs.length === 0
+            ? 'Configs: (all defaults)'
+            : `Configs:\n${configs.map((c) => `  ${c.name}=${c.value ?? ''}`).join('\n')}`,
+        );
+        print(flags, lines.join('\n'), {
+          ...d,
+          configs: Object.fromEntries(configs.map((c) => [c.name, c.value])),
+        });
         return 0;
       }
       case 'alter': {
         const topic = needName();
         const changes: Record<string, string | null> = parseKeyValues('config', values.config, TOPIC_USAGE);
         for (const k of values['delete-config'] ?? []) changes[k] = null;
-        if (Object.keys(changes).length === 0) throw new UsageError('topic alter needs at least one --config K=V or --delete-config K', TOPIC_USAGE);
+        if (Object.keys(changes).length === 0)
+          throw new UsageError(
+            'topic alter needs at least one --config K=V or --delete-config K',
+            TOPIC_USAGE,
+          );
         await admin.alterConfigs(topic, changes);
-        const desc = Object.entries(changes).map(([k, v]) => (v === null ? `${k} (back to default)` : `${k}=${v}`));
+        const desc = Object.entries(changes).map(([k, v]) =>
+          v === null ? `${k} (back to default)` : `${k}=${v}`,
+        );
         print(flags, `Updated topic ${topic}: ${desc.join(', ')}`, { topic, changes });
         return 0;
       }

@@ -160,7 +160,12 @@ export class Admin {
     await this.cluster.refreshMetadata(null);
     return [...this.cluster.topics.values()]
       .filter((t) => options.includeInternal || !t.isInternal)
-      .map((t) => ({ name: t.name, topicId: t.topicId, partitions: t.partitions.length, isInternal: t.isInternal }))
+      .map((t) => ({
+        name: t.name,
+        topicId: t.topicId,
+        partitions: t.partitions.length,
+        isInternal: t.isInternal,
+      }))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -199,12 +204,20 @@ export class Admin {
       includeDocumentation: false,
     });
     const r = res.results[0];
-    if (!r) throw new KafkaResponseError(ErrorCode.UNKNOWN_SERVER_ERROR, `DescribeConfigs for topic "${topic}" returned no result`);
+    if (!r)
+      throw new KafkaResponseError(
+        ErrorCode.UNKNOWN_SERVER_ERROR,
+        `DescribeConfigs for topic "${topic}" returned no result`,
+      );
     if (r.errorCode !== 0) throw kafkaError(r.errorCode, `topic "${topic}"`, r.errorMessage);
     const v0 = conn.versionFor(ApiKey.DescribeConfigs) === 0;
     return r.configs
       .map((c) => {
-        const source: ConfigSource = v0 ? (c.isDefault ? ConfigSource.DEFAULT_CONFIG : ConfigSource.DYNAMIC_TOPIC_CONFIG) : (c.configSource as ConfigSource);
+        const source: ConfigSource = v0
+          ? c.isDefault
+            ? ConfigSource.DEFAULT_CONFIG
+            : ConfigSource.DYNAMIC_TOPIC_CONFIG
+          : (c.configSource as ConfigSource);
         return {
           name: c.name,
           value: c.value,
@@ -230,7 +243,11 @@ export class Admin {
         {
           resourceType: RESOURCE_TOPIC,
           resourceName: topic,
-          configs: entries.map(([name, value]) => ({ name, value, configOperation: value === null ? OP_DELETE : OP_SET })),
+          configs: entries.map(([name, value]) => ({
+            name,
+            value,
+            configOperation: value === null ? OP_DELETE : OP_SET,
+          })),
         },
       ],
       validateOnly: false,
@@ -258,21 +275,40 @@ export class Admin {
    * Deletes records below the given offset per partition (-1: up to the high watermark).
    * Returns each partition's new log start offset (low watermark).
    */
-  async deleteRecords(topic: string, offsets: Record<number, number> | Map<number, number>): Promise<Map<number, number>> {
-    const entries = offsets instanceof Map ? [...offsets] : Object.entries(offsets).map(([p, o]) => [Number(p), o] as [number, number]);
+  async deleteRecords(
+    topic: string,
+    offsets: Record<number, number> | Map<number, number>,
+  ): Promise<Map<number, number>> {
+    const entries =
+      offsets instanceof Map
+        ? [...offsets]
+        : Object.entries(offsets).map(([p, o]) => [Number(p), o] as [number, number]);
     const out = new Map<number, number>();
-    await this.perLeader(topic, entries.map(([p]) => p), async (conn, parts) => {
-      const res = await conn.send(ApiKey.DeleteRecords, {
-        topics: [{ name: topic, partitions: parts.map((p) => ({ partitionIndex: p, offset: entries.find(([q]) => q === p)![1] })) }],
-        timeoutMs: conn.requestTimeoutMs,
-      });
-      for (const t of res.topics) {
-        for (const p of t.partitions) {
-          if (p.errorCode !== 0) throw kafkaError(p.errorCode, `partition ${p.partitionIndex} of topic "${topic}"`);
-          out.set(p.partitionIndex, p.lowWatermark);
+    await this.perLeader(
+      topic,
+      entries.map(([p]) => p),
+      async (conn, parts) => {
+        const res = await conn.send(ApiKey.DeleteRecords, {
+          topics: [
+            {
+              name: topic,
+              partitions: parts.map((p) => ({
+                partitionIndex: p,
+                offset: entries.find(([q]) => q === p)![1],
+              })),
+            },
+          ],
+          timeoutMs: conn.requestTimeoutMs,
+        });
+        for (const t of res.topics) {
+          for (const p of t.partitions) {
+            if (p.errorCode !== 0)
+              throw kafkaError(p.errorCode, `partition ${p.partitionIndex} of topic "${topic}"`);
+            out.set(p.partitionIndex, p.lowWatermark);
+          }
         }
-      }
-    });
+      },
+    );
     return out;
   }
 
@@ -286,7 +322,11 @@ export class Admin {
   }
 
   /** listOffsets for several partitions of a topic at once. */
-  async listOffsetsMany(topic: string, partitions: number[], timestamp: number): Promise<Map<number, OffsetAndTimestamp>> {
+  async listOffsetsMany(
+    topic: string,
+    partitions: number[],
+    timestamp: number,
+  ): Promise<Map<number, OffsetAndTimestamp>> {
     const out = new Map<number, OffsetAndTimestamp>();
     await this.perLeader(topic, partitions, async (conn, parts) => {
       const version = conn.versionFor(ApiKey.ListOffsets);
@@ -294,11 +334,22 @@ export class Admin {
         replicaId: -1,
         isolationLevel: 0,
         timeoutMs: conn.requestTimeoutMs,
-        topics: [{ name: topic, partitions: parts.map((p) => ({ partitionIndex: p, currentLeaderEpoch: -1, timestamp, maxNumOffsets: 1 })) }],
+        topics: [
+          {
+            name: topic,
+            partitions: parts.map((p) => ({
+              partitionIndex: p,
+              currentLeaderEpoch: -1,
+              timestamp,
+              maxNumOffsets: 1,
+            })),
+          },
+        ],
       });
       for (const t of res.topics) {
         for (const p of t.partitions) {
-          if (p.errorCode !== 0) throw kafkaError(p.errorCode, `partition ${p.partitionIndex} of topic "${topic}"`);
+          if (p.errorCode !== 0)
+            throw kafkaError(p.errorCode, `partition ${p.partitionIndex} of topic "${topic}"`);
           const offset = version === 0 ? (p.oldStyleOffsets[0] ?? -1) : p.offset;
           out.set(p.partitionIndex, { offset, timestamp: p.timestamp });
         }
@@ -322,7 +373,9 @@ export class Admin {
           list.push(p);
           byLeader.set(leader, list);
         }
-        await Promise.all([...byLeader].map(async ([leader, parts]) => fn(await this.cluster.connectionTo(leader), parts)));
+        await Promise.all(
+          [...byLeader].map(async ([leader, parts]) => fn(await this.cluster.connectionTo(leader), parts)),
+        );
         return;
       } catch (err) {
         if (attempt === 0 && err instanceof KafkaResponseError && needsMetadataRefresh(err.errorCode)) {

@@ -20,7 +20,17 @@ import type { Broker } from '../broker/broker.js';
 import { startBroker } from '../cli/start.js';
 import { ApiKey } from '../protocol/generated/index.js';
 import { encodeRecordBatch } from '../protocol/records/record-batch.js';
-import { Admin, BrokerNotAvailableError, Connection, Consumer, type ConsumerRecord, EARLIEST_OFFSET, LATEST_OFFSET, Producer, partitionForKey } from './index.js';
+import {
+  Admin,
+  BrokerNotAvailableError,
+  Connection,
+  Consumer,
+  type ConsumerRecord,
+  EARLIEST_OFFSET,
+  LATEST_OFFSET,
+  Producer,
+  partitionForKey,
+} from './index.js';
 
 let broker: Broker;
 let dataDir: string;
@@ -41,7 +51,12 @@ after(async () => {
 });
 
 /** Reads partitions of a topic from the earliest offset until each reaches `ends` (or the deadline). */
-async function readAll(topic: string, partitions: number[], ends: Map<number, number>, deadlineMs = 15_000): Promise<Map<number, ConsumerRecord[]>> {
+async function readAll(
+  topic: string,
+  partitions: number[],
+  ends: Map<number, number>,
+  deadlineMs = 15_000,
+): Promise<Map<number, ConsumerRecord[]>> {
   const consumer = new Consumer({ bootstrapServers: bootstrap, maxWaitMs: 100 });
   const out = new Map<number, ConsumerRecord[]>(partitions.map((p) => [p, []]));
   try {
@@ -74,7 +89,11 @@ describe('produce and consume round trip', () => {
       await admin.createTopic(topic, { partitions: 3 });
       const producer = new Producer({ bootstrapServers: bootstrap, acks: mode.acks, lingerMs: 5 });
       assert.equal(producer.idempotent, mode.acks === -1);
-      const keyed = Array.from({ length: 1000 }, (_, i) => ({ key: `key-${i % 37}`, value: `keyed-${i}`, headers: { i: String(i) } }));
+      const keyed = Array.from({ length: 1000 }, (_, i) => ({
+        key: `key-${i % 37}`,
+        value: `keyed-${i}`,
+        headers: { i: String(i) },
+      }));
       const unkeyed = Array.from({ length: 1000 }, (_, i) => ({ value: `unkeyed-${i}-${'x'.repeat(100)}` }));
       // Several send() calls, not awaited one by one, so batching and ordering across calls matter.
       const sends: Promise<{ partition: number; offset: number }[]>[] = [];
@@ -130,7 +149,9 @@ describe('produce and consume round trip', () => {
           valuesInOrder.push(...keyed.slice(i, i + 100).map((r) => r.value));
           valuesInOrder.push(...unkeyed.slice(i, i + 100).map((r) => r.value));
         }
-        metas.forEach((m, i) => assert.deepEqual(seen.get(valuesInOrder[i]!), { partition: m.partition, offset: m.offset }));
+        metas.forEach((m, i) =>
+          assert.deepEqual(seen.get(valuesInOrder[i]!), { partition: m.partition, offset: m.offset }),
+        );
       } else {
         assert.ok(metas.every((m) => m.offset === -1));
       }
@@ -142,10 +163,15 @@ describe('produce and consume round trip', () => {
     await admin.createTopic(topic, { partitions: 1 });
     for (const compression of ['gzip', 'snappy', 'lz4', 'zstd'] as const) {
       const producer = new Producer({ bootstrapServers: bootstrap, compression });
-      await producer.send(topic, Array.from({ length: 50 }, (_, i) => ({ value: `${compression}-${i}`, partition: 0 })));
+      await producer.send(
+        topic,
+        Array.from({ length: 50 }, (_, i) => ({ value: `${compression}-${i}`, partition: 0 })),
+      );
       await producer.close();
     }
-    const ends = await endOffsets(topic).catch(async () => new Map([[0, (await admin.listOffsets(topic, 0, LATEST_OFFSET)).offset]]));
+    const ends = await endOffsets(topic).catch(
+      async () => new Map([[0, (await admin.listOffsets(topic, 0, LATEST_OFFSET)).offset]]),
+    );
     const got = await readAll(topic, [0], new Map([[0, ends.get(0) ?? 200]]));
     assert.deepEqual(
       got.get(0)!.map((r) => r.value!.toString()),
@@ -157,7 +183,10 @@ describe('produce and consume round trip', () => {
     const topic = 'mid-batch';
     await admin.createTopic(topic, { partitions: 1 });
     const producer = new Producer({ bootstrapServers: bootstrap, lingerMs: 50 });
-    await producer.send(topic, Array.from({ length: 20 }, (_, i) => ({ value: `v${i}` })));
+    await producer.send(
+      topic,
+      Array.from({ length: 20 }, (_, i) => ({ value: `v${i}` })),
+    );
     await producer.close();
     const consumer = new Consumer({ bootstrapServers: bootstrap, maxWaitMs: 100 });
     await consumer.assign([{ topic, partition: 0, offset: 7 }]);
@@ -177,7 +206,12 @@ describe('idempotence on the wire', () => {
     await admin.createTopic(topic, { partitions: 1 });
     const conn = await Connection.connect({ host: '127.0.0.1', port: broker.address.port });
     try {
-      const pid = await conn.send(ApiKey.InitProducerId, { transactionalId: null, transactionTimeoutMs: 60_000, producerId: -1, producerEpoch: -1 });
+      const pid = await conn.send(ApiKey.InitProducerId, {
+        transactionalId: null,
+        transactionTimeoutMs: 60_000,
+        producerId: -1,
+        producerEpoch: -1,
+      });
       assert.equal(pid.errorCode, 0);
       const batch = (baseSequence: number) =>
         encodeRecordBatch({
@@ -187,7 +221,12 @@ describe('idempotence on the wire', () => {
           baseSequence,
         });
       const produce = async (records: Buffer) => {
-        const res = await conn.send(ApiKey.Produce, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records }] }] });
+        const res = await conn.send(ApiKey.Produce, {
+          transactionalId: null,
+          acks: -1,
+          timeoutMs: 5000,
+          topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
+        });
         return res.responses[0]!.partitionResponses[0]!;
       };
       const first = await batch(0);
@@ -212,17 +251,29 @@ describe('admin', () => {
     const topic = 'admin-ops';
     const created = await admin.createTopic(topic, { partitions: 2, configs: { 'retention.ms': '3600000' } });
     assert.equal(created.partitions, 2);
-    await assert.rejects(admin.createTopic(topic, { partitions: 2 }), (e: Error & { code?: string }) => e.code === 'TOPIC_ALREADY_EXISTS');
+    await assert.rejects(
+      admin.createTopic(topic, { partitions: 2 }),
+      (e: Error & { code?: string }) => e.code === 'TOPIC_ALREADY_EXISTS',
+    );
     assert.ok((await admin.listTopics()).some((t) => t.name === topic));
 
     const producer = new Producer({ bootstrapServers: bootstrap });
-    await producer.send(topic, Array.from({ length: 10 }, (_, i) => ({ value: `v${i}`, partition: 0 })));
+    await producer.send(
+      topic,
+      Array.from({ length: 10 }, (_, i) => ({ value: `v${i}`, partition: 0 })),
+    );
     await producer.close();
 
     let d = await admin.describeTopic(topic);
     assert.equal(d.partitions.length, 2);
     assert.deepEqual(
-      d.partitions.map((p) => [p.partition, p.logStartOffset, p.logEndOffset, p.replicas.length, p.isr.length]),
+      d.partitions.map((p) => [
+        p.partition,
+        p.logStartOffset,
+        p.logEndOffset,
+        p.replicas.length,
+        p.isr.length,
+      ]),
       [
         [0, 0, 10, 1, 1],
         [1, 0, 0, 1, 1],
@@ -249,7 +300,11 @@ describe('admin', () => {
 
     await admin.deleteTopics([topic]);
     assert.ok(!(await admin.listTopics()).some((t) => t.name === topic));
-    await assert.rejects(admin.describeTopic(topic), (e: Error & { code?: string }) => e.code === 'UNKNOWN_TOPIC_OR_PARTITION' && /sluice topic create/.test(e.message));
+    await assert.rejects(
+      admin.describeTopic(topic),
+      (e: Error & { code?: string }) =>
+        e.code === 'UNKNOWN_TOPIC_OR_PARTITION' && /sluice topic create/.test(e.message),
+    );
   });
 });
 
@@ -268,7 +323,14 @@ describe('errors', () => {
     const conn = await Connection.connect({ host: '127.0.0.1', port: broker.address.port });
     try {
       const results = await Promise.all(
-        Array.from({ length: 50 }, () => conn.send(ApiKey.Metadata, { topics: [], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false })),
+        Array.from({ length: 50 }, () =>
+          conn.send(ApiKey.Metadata, {
+            topics: [],
+            allowAutoTopicCreation: false,
+            includeClusterAuthorizedOperations: false,
+            includeTopicAuthorizedOperations: false,
+          }),
+        ),
       );
       assert.ok(results.every((r) => r.brokers.length === 1));
       assert.equal(conn.versionFor(ApiKey.Metadata), 12);

@@ -56,12 +56,15 @@ export function parseHostPort(s: string, defaultPort = 9092): { host: string; po
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(t) ?? /^([^:]+)(?::(\d+))?$/.exec(t);
   if (!m) throw new InvalidArgumentError(`"${s}" is not a broker address; expected HOST:PORT`);
   const port = m[2] === undefined ? defaultPort : Number(m[2]);
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new InvalidArgumentError(`"${s}" has an invalid port; expected HOST:PORT`);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535)
+    throw new InvalidArgumentError(`"${s}" has an invalid port; expected HOST:PORT`);
   return { host: m[1]!, port };
 }
 
 export function parseBootstrap(servers: string | string[]): { host: string; port: number }[] {
-  const list = (Array.isArray(servers) ? servers : [servers]).flatMap((s) => s.split(',')).filter((s) => s.trim() !== '');
+  const list = (Array.isArray(servers) ? servers : [servers])
+    .flatMap((s) => s.split(','))
+    .filter((s) => s.trim() !== '');
   if (list.length === 0) throw new InvalidArgumentError('no bootstrap servers given; expected HOST:PORT');
   return list.map((s) => parseHostPort(s));
 }
@@ -112,7 +115,10 @@ export class Cluster {
 
   /** A connection to any broker: a known one first, else the bootstrap list in order. */
   async anyConnection(): Promise<Connection> {
-    const candidates = [...[...this.brokers.values()].map((b) => ({ host: b.host, port: b.port })), ...this.bootstrap];
+    const candidates = [
+      ...[...this.brokers.values()].map((b) => ({ host: b.host, port: b.port })),
+      ...this.bootstrap,
+    ];
     let first: unknown = null;
     for (const c of candidates) {
       try {
@@ -133,14 +139,18 @@ export class Cluster {
       await this.refreshMetadata();
       b = this.brokers.get(nodeId);
     }
-    if (!b) throw new SluiceClientError('BROKER_UNKNOWN', `broker ${nodeId} is not in the cluster metadata`, { canRetry: true });
+    if (!b)
+      throw new SluiceClientError('BROKER_UNKNOWN', `broker ${nodeId} is not in the cluster metadata`, {
+        canRetry: true,
+      });
     return this.connect(b.host, b.port);
   }
 
   /** The controller, or any broker when the cluster does not name one. */
   async controllerConnection(): Promise<Connection> {
     if (this.controllerId < 0) await this.refreshMetadata([]);
-    if (this.controllerId >= 0 && this.brokers.has(this.controllerId)) return this.connectionTo(this.controllerId);
+    if (this.controllerId >= 0 && this.brokers.has(this.controllerId))
+      return this.connectionTo(this.controllerId);
     return this.anyConnection();
   }
 
@@ -148,7 +158,10 @@ export class Cluster {
    * Fetches metadata for the named topics (null: all topics) and merges it into the maps.
    * Returns the raw response so callers can see per-topic errors.
    */
-  async refreshMetadata(topics: string[] | null = null, allowAutoTopicCreation = false): Promise<MetadataResponse> {
+  async refreshMetadata(
+    topics: string[] | null = null,
+    allowAutoTopicCreation = false,
+  ): Promise<MetadataResponse> {
     const conn = await this.anyConnection();
     const res = await conn.send(ApiKey.Metadata, {
       topics: topics === null ? null : topics.map((name) => ({ name, topicId: ZERO_UUID })),
@@ -157,7 +170,8 @@ export class Cluster {
       includeTopicAuthorizedOperations: false,
     });
     this.brokers.clear();
-    for (const b of res.brokers) this.brokers.set(b.nodeId, { nodeId: b.nodeId, host: b.host, port: b.port, rack: b.rack });
+    for (const b of res.brokers)
+      this.brokers.set(b.nodeId, { nodeId: b.nodeId, host: b.host, port: b.port, rack: b.rack });
     this.clusterId = res.clusterId;
     this.controllerId = res.controllerId;
     if (topics === null) this.topics.clear();
@@ -191,7 +205,10 @@ export class Cluster {
    * Metadata of one topic, fetched if not known. LEADER_NOT_AVAILABLE (a topic being created)
    * is retried briefly; an unknown topic throws UNKNOWN_TOPIC_OR_PARTITION.
    */
-  async topic(name: string, options: { allowAutoTopicCreation?: boolean; refresh?: boolean } = {}): Promise<TopicMetadata> {
+  async topic(
+    name: string,
+    options: { allowAutoTopicCreation?: boolean; refresh?: boolean } = {},
+  ): Promise<TopicMetadata> {
     const known = this.topics.get(name);
     if (known && !options.refresh) return known;
     let lastCode = 0;
@@ -214,7 +231,8 @@ export class Cluster {
     if (!p || p.partition !== partition) {
       const fresh = await this.topic(topic, { refresh: true });
       const q = fresh.partitions.find((x) => x.partition === partition);
-      if (!q) throw kafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `partition ${partition} of topic "${topic}"`);
+      if (!q)
+        throw kafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `partition ${partition} of topic "${topic}"`);
       return q.leader;
     }
     return p.leader;
@@ -229,7 +247,14 @@ export class Cluster {
     this.closed = true;
     const all = [...this.connections.values()];
     this.connections.clear();
-    await Promise.all(all.map((p) => p.then((c) => c.close(), () => undefined)));
+    await Promise.all(
+      all.map((p) =>
+        p.then(
+          (c) => c.close(),
+          () => undefined,
+        ),
+      ),
+    );
   }
 }
 

@@ -64,7 +64,16 @@ export interface ApiVersionRange {
   maxVersion: number;
 }
 
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT', 'EAI_AGAIN', 'ECONNRESET']);
+const CONNECT_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ECONNRESET',
+]);
 
 function codecOf(apiKey: number): ApiCodec<unknown, unknown> | undefined {
   return (apiCodecs as unknown as Record<number, ApiCodec<unknown, unknown>>)[apiKey];
@@ -121,7 +130,11 @@ export class Connection {
       const socket = net.connect({ host: this.host, port: this.port });
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new BrokerNotAvailableError(this.host, this.port, { cause: new Error(`connect timed out after ${this.connectTimeoutMs} ms`) }));
+        reject(
+          new BrokerNotAvailableError(this.host, this.port, {
+            cause: new Error(`connect timed out after ${this.connectTimeoutMs} ms`),
+          }),
+        );
       }, this.connectTimeoutMs);
       socket.once('connect', () => {
         clearTimeout(timer);
@@ -132,8 +145,12 @@ export class Connection {
       socket.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         socket.destroy();
-        if (err.code && CONNECT_ERRORS.has(err.code)) reject(new BrokerNotAvailableError(this.host, this.port, { cause: err }));
-        else reject(new ConnectionClosedError(`cannot connect to ${this.address}: ${err.message}`, { cause: err }));
+        if (err.code && CONNECT_ERRORS.has(err.code))
+          reject(new BrokerNotAvailableError(this.host, this.port, { cause: err }));
+        else
+          reject(
+            new ConnectionClosedError(`cannot connect to ${this.address}: ${err.message}`, { cause: err }),
+          );
       });
     });
     try {
@@ -148,7 +165,11 @@ export class Connection {
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.fail(new ConnectionClosedError(`connection to ${this.address} failed: ${err.message}`, { cause: err })));
+    socket.on('error', (err) =>
+      this.fail(
+        new ConnectionClosedError(`connection to ${this.address} failed: ${err.message}`, { cause: err }),
+      ),
+    );
     socket.on('close', () => this.fail(new ConnectionClosedError(`connection to ${this.address} closed`)));
   }
 
@@ -159,7 +180,11 @@ export class Connection {
       const head = this.chunks[0]!.length >= 4 ? this.chunks[0]! : Buffer.concat(this.chunks);
       const size = head.readInt32BE(0);
       if (size < 4 || size > this.responseBytesMax) {
-        this.fail(new ConnectionClosedError(`broker at ${this.address} sent a frame of ${size} bytes; closing the connection`));
+        this.fail(
+          new ConnectionClosedError(
+            `broker at ${this.address} sent a frame of ${size} bytes; closing the connection`,
+          ),
+        );
         this.socket?.destroy();
         return;
       }
@@ -196,7 +221,11 @@ export class Connection {
 
   /** Closes the connection; pending requests fail with ConnectionClosedError. */
   close(): void {
-    this.fail(new ConnectionClosedError(`connection to ${this.address} was closed by the client`, { canRetry: false }));
+    this.fail(
+      new ConnectionClosedError(`connection to ${this.address} was closed by the client`, {
+        canRetry: false,
+      }),
+    );
   }
 
   /** The version this connection uses for an API; throws if the broker serves none we speak. */
@@ -204,7 +233,9 @@ export class Connection {
     const v = this.versions.get(apiKey);
     if (v === undefined) {
       const name = codecOf(apiKey)?.name ?? `api ${apiKey}`;
-      throw new UnsupportedVersionError(`the broker at ${this.address} does not support ${name} in any version this client speaks`);
+      throw new UnsupportedVersionError(
+        `the broker at ${this.address} does not support ${name} in any version this client speaks`,
+      );
     }
     return v;
   }
@@ -217,10 +248,19 @@ export class Connection {
    * Sends a request with the negotiated (or given) version and decodes the response. With
    * `expectResponse: false` it resolves once the bytes are handed to the socket, with undefined.
    */
-  async send<K extends keyof ApiTypes>(apiKey: K, request: Encodable<RequestOf<K>>, options: SendOptions = {}): Promise<ResponseOf<K>> {
+  async send<K extends keyof ApiTypes>(
+    apiKey: K,
+    request: Encodable<RequestOf<K>>,
+    options: SendOptions = {},
+  ): Promise<ResponseOf<K>> {
     const codec = codecOf(apiKey)!;
     const version = options.version ?? this.versionFor(apiKey);
-    const frame = await this.sendFrame(apiKey, version, (w) => codec.encodeRequest(w, request, version), options);
+    const frame = await this.sendFrame(
+      apiKey,
+      version,
+      (w) => codec.encodeRequest(w, request, version),
+      options,
+    );
     if (frame === null) return undefined as unknown as ResponseOf<K>;
     const r = new Reader(frame, 4);
     if (apiKey !== ApiKey.ApiVersions && isFlexible(codec, version)) r.taggedFields();
@@ -228,30 +268,50 @@ export class Connection {
   }
 
   /** Writes one request frame; resolves with the response frame (correlation id first) or null. */
-  sendFrame(apiKey: number, version: number, encodeBody: (w: Writer) => void, options: SendOptions = {}): Promise<Buffer | null> {
+  sendFrame(
+    apiKey: number,
+    version: number,
+    encodeBody: (w: Writer) => void,
+    options: SendOptions = {},
+  ): Promise<Buffer | null> {
     if (this.closedError) return Promise.reject(this.closedError);
     const socket = this.socket;
-    if (!socket) return Promise.reject(new ConnectionClosedError(`connection to ${this.address} is not open`));
+    if (!socket)
+      return Promise.reject(new ConnectionClosedError(`connection to ${this.address} is not open`));
     const codec = codecOf(apiKey);
     if (!codec) return Promise.reject(new UnsupportedVersionError(`unknown api key ${apiKey}`));
     const correlationId = this.nextCorrelationId;
     this.nextCorrelationId = this.nextCorrelationId >= 0x7fffffff ? 1 : this.nextCorrelationId + 1;
     const w = new Writer(256);
     const done = w.lengthPrefix32();
-    encodeRequestHeader(w, { requestApiKey: apiKey, requestApiVersion: version, correlationId, clientId: this.clientId }, isFlexible(codec, version) ? 2 : 1);
+    encodeRequestHeader(
+      w,
+      { requestApiKey: apiKey, requestApiVersion: version, correlationId, clientId: this.clientId },
+      isFlexible(codec, version) ? 2 : 1,
+    );
     encodeBody(w);
     done();
     const bytes = w.view();
     if (options.expectResponse === false) {
       return new Promise((resolve, reject) => {
-        socket.write(bytes, (err) => (err ? reject(new ConnectionClosedError(`write to ${this.address} failed: ${err.message}`, { cause: err })) : resolve(null)));
+        socket.write(bytes, (err) =>
+          err
+            ? reject(
+                new ConnectionClosedError(`write to ${this.address} failed: ${err.message}`, { cause: err }),
+              )
+            : resolve(null),
+        );
       });
     }
     const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
     return new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(correlationId);
-        reject(new RequestTimeoutError(`${codec.name} request to ${this.address} got no response within ${timeoutMs} ms`));
+        reject(
+          new RequestTimeoutError(
+            `${codec.name} request to ${this.address} got no response within ${timeoutMs} ms`,
+          ),
+        );
       }, timeoutMs);
       this.pending.set(correlationId, { apiKey, version, resolve, reject, timer });
       socket.write(bytes);
@@ -266,7 +326,12 @@ export class Connection {
       const frame = await this.sendFrame(
         ApiKey.ApiVersions,
         version,
-        (w) => codec.encodeRequest(w, { clientSoftwareName: 'sluice-client', clientSoftwareVersion: '0.1.0' }, version),
+        (w) =>
+          codec.encodeRequest(
+            w,
+            { clientSoftwareName: 'sluice-client', clientSoftwareVersion: '0.1.0' },
+            version,
+          ),
         { timeoutMs: this.connectTimeoutMs },
       );
       if (frame === null) throw new SluiceClientError('INTERNAL', 'ApiVersions got no response');
@@ -281,12 +346,16 @@ export class Connection {
         const v0 = codec.decodeResponse(new Reader(frame, 4), 0);
         const theirs = v0.apiKeys.find((k) => k.apiKey === ApiKey.ApiVersions);
         const next = theirs ? Math.min(theirs.maxVersion, codec.maxVersion) : 0;
-        if (next >= version) throw new UnsupportedVersionError(`the broker at ${this.address} rejected ApiVersions v${version}`);
+        if (next >= version)
+          throw new UnsupportedVersionError(`the broker at ${this.address} rejected ApiVersions v${version}`);
         version = next;
         continue;
       }
       if (res.errorCode !== 0) {
-        throw new SluiceClientError('API_VERSIONS_FAILED', `ApiVersions to ${this.address} failed with error ${res.errorCode}`);
+        throw new SluiceClientError(
+          'API_VERSIONS_FAILED',
+          `ApiVersions to ${this.address} failed with error ${res.errorCode}`,
+        );
       }
       for (const k of res.apiKeys) {
         this.brokerApis.set(k.apiKey, { minVersion: k.minVersion, maxVersion: k.maxVersion });

@@ -14,10 +14,12 @@
  */
 
 import { ErrorCode } from '../protocol/errors.js';
+import type { FetchResponse } from '../protocol/generated/fetch-response.js';
 import { ApiKey } from '../protocol/generated/index.js';
-import { decodeRecordBatches, type RecordHeader } from '../protocol/records/record-batch.js';
+import { type RecordHeader, decodeRecordBatches } from '../protocol/records/record-batch.js';
 import { EARLIEST_OFFSET, LATEST_OFFSET } from './admin.js';
 import { Cluster, type ClusterOptions, sleep } from './cluster.js';
+import type { Connection } from './connection.js';
 import { InvalidArgumentError, SluiceClientError, kafkaError, needsMetadataRefresh } from './errors.js';
 
 export type OffsetReset = 'earliest' | 'latest' | 'none';
@@ -90,17 +92,30 @@ export class Consumer {
     for (const tp of partitions) {
       const meta = await this.cluster.topic(tp.topic);
       if (!meta.partitions.some((p) => p.partition === tp.partition)) {
-        throw kafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `partition ${tp.partition} of topic "${tp.topic}" (it has ${meta.partitions.length})`);
+        throw kafkaError(
+          ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+          `partition ${tp.partition} of topic "${tp.topic}" (it has ${meta.partitions.length})`,
+        );
       }
       const spec = tp.offset ?? 'latest';
       let position: number;
       if (typeof spec === 'number') {
-        if (!Number.isInteger(spec) || spec < 0) throw new InvalidArgumentError(`offset must be a non-negative integer, got ${spec}`);
+        if (!Number.isInteger(spec) || spec < 0)
+          throw new InvalidArgumentError(`offset must be a non-negative integer, got ${spec}`);
         position = spec;
       } else {
-        position = await this.offsetAt(tp.topic, tp.partition, spec === 'earliest' ? EARLIEST_OFFSET : LATEST_OFFSET);
+        position = await this.offsetAt(
+          tp.topic,
+          tp.partition,
+          spec === 'earliest' ? EARLIEST_OFFSET : LATEST_OFFSET,
+        );
       }
-      this.assigned.set(key(tp.topic, tp.partition), { topic: tp.topic, partition: tp.partition, position, highWatermark: -1 });
+      this.assigned.set(key(tp.topic, tp.partition), {
+        topic: tp.topic,
+        partition: tp.partition,
+        position,
+        highWatermark: -1,
+      });
     }
   }
 
@@ -134,11 +149,17 @@ export class Consumer {
         replicaId: -1,
         isolationLevel: 0,
         timeoutMs: conn.requestTimeoutMs,
-        topics: [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp, maxNumOffsets: 1 }] }],
+        topics: [
+          {
+            name: topic,
+            partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp, maxNumOffsets: 1 }],
+          },
+        ],
       });
       const p = res.topics[0]?.partitions[0];
       const code = p?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR;
-      if (p && code === 0) return conn.versionFor(ApiKey.ListOffsets) === 0 ? (p.oldStyleOffsets[0] ?? 0) : p.offset;
+      if (p && code === 0)
+        return conn.versionFor(ApiKey.ListOffsets) === 0 ? (p.oldStyleOffsets[0] ?? 0) : p.offset;
       if (attempt < 3 && needsMetadataRefresh(code)) {
         this.cluster.invalidate(topic);
         await sleep(100);
@@ -176,7 +197,7 @@ export class Consumer {
   }
 
   private async fetchFrom(leader: number, parts: Assigned[]): Promise<ConsumerRecord[]> {
-    let conn;
+    let conn: Connection;
     try {
       conn = await this.cluster.connectionTo(leader);
     } catch (err) {
@@ -221,7 +242,7 @@ export class Consumer {
         };
       }),
     };
-    let res;
+    let res: FetchResponse;
     try {
       res = await conn.send(ApiKey.Fetch, request, { timeoutMs: conn.requestTimeoutMs + this.maxWaitMs });
     } catch (err) {
@@ -234,7 +255,8 @@ export class Consumer {
       throw err;
     }
     if (res.errorCode !== 0) {
-      if (needsMetadataRefresh(res.errorCode) || res.errorCode === ErrorCode.FETCH_SESSION_ID_NOT_FOUND) return [];
+      if (needsMetadataRefresh(res.errorCode) || res.errorCode === ErrorCode.FETCH_SESSION_ID_NOT_FOUND)
+        return [];
       throw kafkaError(res.errorCode, 'fetch');
     }
     const out: ConsumerRecord[] = [];
@@ -263,7 +285,15 @@ export class Consumer {
           if (!b.isControl) {
             for (const r of b.records) {
               if (r.offset < a.position) continue;
-              out.push({ topic, partition: a.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers });
+              out.push({
+                topic,
+                partition: a.partition,
+                offset: r.offset,
+                timestamp: r.timestamp,
+                key: r.key,
+                value: r.value,
+                headers: r.headers,
+              });
             }
           }
           a.position = next;
@@ -275,9 +305,16 @@ export class Consumer {
 
   private async resetOffset(a: Assigned): Promise<void> {
     if (this.autoOffsetReset === 'none') {
-      throw kafkaError(ErrorCode.OFFSET_OUT_OF_RANGE, `offset ${a.position} of partition ${a.partition} of topic "${a.topic}"`);
+      throw kafkaError(
+        ErrorCode.OFFSET_OUT_OF_RANGE,
+        `offset ${a.position} of partition ${a.partition} of topic "${a.topic}"`,
+      );
     }
-    a.position = await this.offsetAt(a.topic, a.partition, this.autoOffsetReset === 'earliest' ? EARLIEST_OFFSET : LATEST_OFFSET);
+    a.position = await this.offsetAt(
+      a.topic,
+      a.partition,
+      this.autoOffsetReset === 'earliest' ? EARLIEST_OFFSET : LATEST_OFFSET,
+    );
   }
 
   /** Yields records until close() is called. */

@@ -28,7 +28,10 @@ export class BrokerNotAvailableError extends SluiceClientError {
   readonly host: string;
   readonly port: number;
   constructor(host: string, port: number, options: ClientErrorOptions = {}) {
-    super('BROKER_NOT_AVAILABLE', `no broker at ${host}:${port} — start one with \`sluice start\``, { canRetry: true, ...options });
+    super('BROKER_NOT_AVAILABLE', `no broker at ${host}:${port} — start one with \`sluice start\``, {
+      canRetry: true,
+      ...options,
+    });
     this.name = 'BrokerNotAvailableError';
     this.host = host;
     this.port = port;
@@ -129,7 +132,11 @@ export class KafkaResponseError extends SluiceClientError {
  * Builds the KafkaResponseError for a code, with a message that names the subject and, for the
  * common mistakes, says what to do.
  */
-export function kafkaError(errorCode: number, subject: string, brokerMessage?: string | null): KafkaResponseError {
+export function kafkaError(
+  errorCode: number,
+  subject: string,
+  brokerMessage?: string | null,
+): KafkaResponseError {
   const detail = brokerMessage ? ` (${brokerMessage})` : '';
   let msg: string;
   switch (errorCode) {

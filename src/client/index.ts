@@ -4,7 +4,15 @@
  */
 
 export { Admin, ConfigSource, EARLIEST_OFFSET, LATEST_OFFSET } from './admin.js';
-export type { ConfigEntry, CreatedTopic, CreateTopicOptions, OffsetAndTimestamp, PartitionDescription, TopicDescription, TopicListing } from './admin.js';
+export type {
+  ConfigEntry,
+  CreatedTopic,
+  CreateTopicOptions,
+  OffsetAndTimestamp,
+  PartitionDescription,
+  TopicDescription,
+  TopicListing,
+} from './admin.js';
 export { Cluster, parseBootstrap, parseHostPort } from './cluster.js';
 export type { BrokerAddress, ClusterOptions, PartitionMetadata, TopicMetadata } from './cluster.js';
 export { Connection } from './connection.js';

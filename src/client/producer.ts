@@ -22,10 +22,16 @@
 import { ErrorCode } from '../protocol/errors.js';
 import { ApiKey } from '../protocol/generated/index.js';
 import { Compression } from '../protocol/records/batch-header.js';
-import { encodeRecordBatch, type RecordHeader, type RecordInput } from '../protocol/records/record-batch.js';
+import { type RecordHeader, type RecordInput, encodeRecordBatch } from '../protocol/records/record-batch.js';
 import { Cluster, type ClusterOptions, sleep } from './cluster.js';
 import type { Connection } from './connection.js';
-import { InvalidArgumentError, KafkaResponseError, SluiceClientError, kafkaError, needsMetadataRefresh } from './errors.js';
+import {
+  InvalidArgumentError,
+  KafkaResponseError,
+  SluiceClientError,
+  kafkaError,
+  needsMetadataRefresh,
+} from './errors.js';
 import { partitionForKey } from './partitioner.js';
 
 export type Acks = 0 | 1 | -1 | 'all';
@@ -41,7 +47,8 @@ const COMPRESSION_CODES: Record<CompressionName, Compression> = {
 
 export function parseCompression(name: string): Compression {
   const c = COMPRESSION_CODES[name as CompressionName];
-  if (c === undefined) throw new InvalidArgumentError(`unknown compression "${name}"; use none, gzip, snappy, lz4 or zstd`);
+  if (c === undefined)
+    throw new InvalidArgumentError(`unknown compression "${name}"; use none, gzip, snappy, lz4 or zstd`);
   return c;
 }
 
@@ -160,9 +167,11 @@ export class Producer {
   constructor(options: ProducerOptions) {
     this.cluster = new Cluster(options);
     const acks = options.acks ?? -1;
-    if (acks !== 0 && acks !== 1 && acks !== -1 && acks !== 'all') throw new InvalidArgumentError(`acks must be 0, 1 or all, got ${String(acks)}`);
+    if (acks !== 0 && acks !== 1 && acks !== -1 && acks !== 'all')
+      throw new InvalidArgumentError(`acks must be 0, 1 or all, got ${String(acks)}`);
     this.acks = acks === 'all' ? -1 : acks;
-    if (options.idempotent && this.acks !== -1) throw new InvalidArgumentError('an idempotent producer needs acks=all (-1)');
+    if (options.idempotent && this.acks !== -1)
+      throw new InvalidArgumentError('an idempotent producer needs acks=all (-1)');
     this.idempotent = options.idempotent ?? this.acks === -1;
     this.lingerMs = options.lingerMs ?? 5;
     this.batchBytesMax = options.batchBytesMax ?? 16384;
@@ -181,7 +190,12 @@ export class Producer {
   private ensureProducerId(): Promise<{ producerId: number; producerEpoch: number }> {
     this.producerIdPromise ??= (async () => {
       const conn = await this.cluster.anyConnection();
-      const res = await conn.send(ApiKey.InitProducerId, { transactionalId: null, transactionTimeoutMs: INT32_MAX, producerId: -1, producerEpoch: -1 });
+      const res = await conn.send(ApiKey.InitProducerId, {
+        transactionalId: null,
+        transactionTimeoutMs: INT32_MAX,
+        producerId: -1,
+        producerEpoch: -1,
+      });
       if (res.errorCode !== 0) throw kafkaError(res.errorCode, 'InitProducerId');
       this.producerId = res.producerId;
       this.producerEpoch = res.producerEpoch;
@@ -207,7 +221,8 @@ export class Producer {
   private async append(topic: string, records: ProducerRecord[]): Promise<Promise<RecordMetadata>[]> {
     if (this.idempotent) await this.ensureProducerId();
     let meta = this.cluster.topics.get(topic);
-    if (!meta) meta = await this.cluster.topic(topic, { allowAutoTopicCreation: this.allowAutoTopicCreation });
+    if (!meta)
+      meta = await this.cluster.topic(topic, { allowAutoTopicCreation: this.allowAutoTopicCreation });
     const n = meta.partitions.length;
     const now = Date.now();
     const out: Promise<RecordMetadata>[] = [];
@@ -220,7 +235,14 @@ export class Producer {
       let partition: number;
       if (r.partition !== undefined) {
         if (!Number.isInteger(r.partition) || r.partition < 0 || r.partition >= n) {
-          out.push(Promise.reject(kafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `partition ${r.partition} of topic "${topic}" (it has ${n})`)));
+          out.push(
+            Promise.reject(
+              kafkaError(
+                ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                `partition ${r.partition} of topic "${topic}" (it has ${n})`,
+              ),
+            ),
+          );
           continue;
         }
         partition = r.partition;
@@ -240,7 +262,11 @@ export class Producer {
       const batch = q.open ?? this.openBatch(q);
       out.push(
         new Promise<RecordMetadata>((resolve, reject) => {
-          batch.records.push({ input: { key, value, headers, timestamp: r.timestamp ?? now }, resolve, reject });
+          batch.records.push({
+            input: { key, value, headers, timestamp: r.timestamp ?? now },
+            resolve,
+            reject,
+          });
         }),
       );
       batch.bytes += size;
@@ -270,7 +296,16 @@ export class Producer {
     const k = `${topic}\u0000${partition}`;
     let q = this.queues.get(k);
     if (!q) {
-      q = { topic, partition, open: null, lingerTimer: null, ready: [], inFlight: false, backoffUntilMs: 0, nextSequence: 0 };
+      q = {
+        topic,
+        partition,
+        open: null,
+        lingerTimer: null,
+        ready: [],
+        inFlight: false,
+        backoffUntilMs: 0,
+        nextSequence: 0,
+      };
       this.queues.set(k, q);
     }
     return q;
@@ -378,7 +413,13 @@ export class Producer {
     for (const q of this.queues.values()) {
       if (q.topic !== topic) continue;
       while (q.ready.length > 0 && q.ready[0]!.deadlineMs < now) {
-        this.fail(q.ready.shift()!, kafkaError(ErrorCode.LEADER_NOT_AVAILABLE, `partition ${q.partition} of topic "${topic}" (gave up after ${this.deliveryTimeoutMs} ms)`));
+        this.fail(
+          q.ready.shift()!,
+          kafkaError(
+            ErrorCode.LEADER_NOT_AVAILABLE,
+            `partition ${q.partition} of topic "${topic}" (gave up after ${this.deliveryTimeoutMs} ms)`,
+          ),
+        );
       }
     }
   }
@@ -424,14 +465,30 @@ export class Producer {
       }
       const res = await conn.send(ApiKey.Produce, request);
       for (const { q, b } of items) {
-        const pr = res.responses.find((t) => t.name === q.topic)?.partitionResponses.find((p) => p.index === q.partition);
+        const pr = res.responses
+          .find((t) => t.name === q.topic)
+          ?.partitionResponses.find((p) => p.index === q.partition);
         if (!pr) {
-          this.retryOrFail(q, b, new KafkaResponseError(ErrorCode.UNKNOWN_SERVER_ERROR, `no produce response for partition ${q.partition} of topic "${q.topic}"`, { canRetry: true }));
+          this.retryOrFail(
+            q,
+            b,
+            new KafkaResponseError(
+              ErrorCode.UNKNOWN_SERVER_ERROR,
+              `no produce response for partition ${q.partition} of topic "${q.topic}"`,
+              { canRetry: true },
+            ),
+          );
           continue;
         }
         if (pr.errorCode === ErrorCode.NONE) this.succeed(b, pr.baseOffset);
-        else if (pr.errorCode === ErrorCode.DUPLICATE_SEQUENCE_NUMBER) this.succeed(b, -1); // already written earlier
-        else this.retryOrFail(q, b, kafkaError(pr.errorCode, `partition ${q.partition} of topic "${q.topic}"`, pr.errorMessage));
+        else if (pr.errorCode === ErrorCode.DUPLICATE_SEQUENCE_NUMBER)
+          this.succeed(b, -1); // already written earlier
+        else
+          this.retryOrFail(
+            q,
+            b,
+            kafkaError(pr.errorCode, `partition ${q.partition} of topic "${q.topic}"`, pr.errorMessage),
+          );
       }
     } catch (err) {
       for (const { q, b } of items) this.retryOrFail(q, b, err);
@@ -442,7 +499,9 @@ export class Producer {
   }
 
   private succeed(b: Batch, baseOffset: number): void {
-    b.records.forEach((r, i) => r.resolve({ topic: b.topic, partition: b.partition, offset: baseOffset < 0 ? -1 : baseOffset + i }));
+    b.records.forEach((r, i) =>
+      r.resolve({ topic: b.topic, partition: b.partition, offset: baseOffset < 0 ? -1 : baseOffset + i }),
+    );
     this.inFlightBatches.delete(b);
     b.finish();
   }
@@ -456,7 +515,7 @@ export class Producer {
 
   private retryOrFail(q: PartitionQueue, b: Batch, err: unknown): void {
     const canRetry = err instanceof SluiceClientError && err.canRetry;
-    if (!canRetry || Date.now() >= b.deadlineMs || this.closed && b.attempts > 3) {
+    if (!canRetry || Date.now() >= b.deadlineMs || (this.closed && b.attempts > 3)) {
       this.fail(b, err);
       return;
     }
