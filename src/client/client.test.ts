@@ -339,3 +339,26 @@ describe('errors', () => {
     }
   });
 });
+
+describe('producer retries', () => {
+  it('a send pending while the broker restarts is delivered once it is back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-client-restart-'));
+    let b = await startBroker({ dataDir: dir, listen: '127.0.0.1:0', metricsListen: '127.0.0.1:0' });
+    const port = b.address.port;
+    const producer = new Producer({ bootstrapServers: `127.0.0.1:${port}`, retryBackoffMs: 50 });
+    try {
+      const first = await producer.send('restart', [{ value: 'a', partition: 0 }]);
+      assert.equal(first[0]!.offset, 0);
+      await b.stop();
+      const pending = producer.send('restart', [{ value: 'b', partition: 0 }]);
+      await new Promise((r) => setTimeout(r, 300));
+      b = await startBroker({ dataDir: dir, listen: `127.0.0.1:${port}`, metricsListen: '127.0.0.1:0' });
+      const second = await pending;
+      assert.deepEqual(second, [{ topic: 'restart', partition: 0, offset: 1 }]);
+    } finally {
+      await producer.close();
+      await b.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
