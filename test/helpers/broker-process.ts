@@ -1,73 +1,110 @@
 /**
- * Runs the built broker (`node bin/sluice.js start`) as a real child process for integration
- * tests: free 127.0.0.1 port, fresh mkdtemp data dir, waits for the "Sluice ready on" line
- * (10 s timeout; the error carries the process output), and offers stop (SIGTERM), kill
- * (SIGKILL) and restart (same data dir and port).
+ * Runs the built broker as a real child process for integration tests: free 127.0.0.1 port,
+ * fresh mkdtemp data dir, waits for the "Sluice ready on" line (10 s timeout; the error carries
+ * the process output), and offers stop (SIGTERM), kill (SIGKILL) and restart (same data dir and
+ * port).
  *
- * ensureBuilt() compiles src to dist once when dist/cli/main.js is missing or older than any
- * file under src. Test files run in parallel (`npm test` uses --test-concurrency=2), so the build
- * is serialised with a lock directory; a type error elsewhere in src (someone else's work in
- * progress) still emits JavaScript, so it is reported as a warning, not a failure.
+ * Build: src is compiled with tsconfig.build.json into test/.build/<hash of src>/ (gitignored),
+ * not into dist/, and run through test/helpers/sluice-runner.mjs, the twin of bin/sluice.js.
+ * Why not dist: test files run in parallel and other people rebuild dist while they work, and a
+ * broker started while tsc is halfway through rewriting dist fails with missing exports. A
+ * content-addressed directory is written once (tmp dir, then rename) and never changes, so every
+ * broker a test starts, restarts included, runs one consistent snapshot of src. Builds are
+ * serialised across test files with a lock directory; a type error somewhere in src (someone
+ * else's work in progress) still emits JavaScript, so it is a warning, not a failure.
  */
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const MAIN_JS = join(REPO_ROOT, 'dist', 'cli', 'main.js');
-const BIN = join(REPO_ROOT, 'bin', 'sluice.js');
+const BUILD_ROOT = join(REPO_ROOT, 'test', '.build');
+const RUNNER = join(REPO_ROOT, 'test', 'helpers', 'sluice-runner.mjs');
 const READY_TIMEOUT_MS = 10_000;
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts'))
-      newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-function isStale(): boolean {
-  try {
-    return statSync(MAIN_JS).mtimeMs < newestMtime(join(REPO_ROOT, 'src'));
-  } catch {
-    return true;
-  }
-}
+const BUILDS_KEPT = 3;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Builds dist if it is missing or older than src. Safe to call from parallel test files. */
-export async function ensureBuilt(): Promise<void> {
-  if (!isStale()) return;
-  const lock = join(tmpdir(), `sluice-build-lock-${Buffer.from(REPO_ROOT).toString('hex').slice(-32)}`);
-  const deadline = Date.now() + 120_000;
+function srcFiles(dir: string, out: string[] = []): string[] {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) srcFiles(p, out);
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+/** Hash of every non-test source file (path and content) plus the build config. */
+function srcHash(): string {
+  const h = createHash('sha256');
+  for (const f of srcFiles(join(REPO_ROOT, 'src')).sort())
+    h.update(relative(REPO_ROOT, f)).update('\0').update(readFileSync(f)).update('\0');
+  for (const f of ['tsconfig.json', 'tsconfig.build.json']) h.update(readFileSync(join(REPO_ROOT, f)));
+  return h.digest('hex').slice(0, 16);
+}
+
+let built: Promise<string> | null = null;
+
+/** Compiles the current src (once per content) and returns the output directory. */
+export function ensureBuilt(): Promise<string> {
+  built ??= buildOnce().catch((e) => {
+    built = null;
+    throw e;
+  });
+  return built;
+}
+
+async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  mkdirSync(BUILD_ROOT, { recursive: true });
+  const lock = join(BUILD_ROOT, 'lock');
+  const deadline = Date.now() + 180_000;
   for (;;) {
     try {
       mkdirSync(lock);
       break;
     } catch {
-      // Someone else is building; a lock older than 2 minutes is stale.
       try {
-        if (Date.now() - statSync(lock).mtimeMs > 120_000) rmSync(lock, { recursive: true, force: true });
+        if (Date.now() - statSync(lock).mtimeMs > 120_000) rmSync(lock, { recursive: true, force: true }); // stale
       } catch {}
       if (Date.now() > deadline) throw new Error(`timed out waiting for build lock ${lock}`);
       await sleep(200);
     }
   }
   try {
-    if (!isStale()) return;
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+async function buildOnce(): Promise<string> {
+  const hash = srcHash();
+  const outDir = join(BUILD_ROOT, hash);
+  const done = join(outDir, '.complete');
+  if (existsSync(done)) return outDir;
+  return withLock(async () => {
+    if (existsSync(done)) return outDir;
+    const tmp = join(BUILD_ROOT, `tmp-${process.pid}-${Date.now()}`);
     const tsc = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     await new Promise<void>((res) => {
       execFile(
         process.execPath,
-        [tsc, '-p', 'tsconfig.build.json'],
+        [tsc, '-p', 'tsconfig.build.json', '--outDir', tmp],
         { cwd: REPO_ROOT, maxBuffer: 16 << 20 },
         (err, stdout, stderr) => {
           if (err)
@@ -78,10 +115,20 @@ export async function ensureBuilt(): Promise<void> {
         },
       );
     });
-    statSync(MAIN_JS); // throws if nothing was emitted
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+    if (!existsSync(join(tmp, 'cli', 'main.js')))
+      throw new Error(`tsc emitted no ${join(tmp, 'cli', 'main.js')}`);
+    writeFileSync(join(tmp, '.complete'), `${new Date().toISOString()}\n`);
+    rmSync(outDir, { recursive: true, force: true });
+    renameSync(tmp, outDir);
+    // Keep the newest few builds (another test file may still be restarting a broker from one).
+    const old = readdirSync(BUILD_ROOT)
+      .filter((n) => /^[0-9a-f]{16}$/.test(n) && n !== hash)
+      .map((n) => ({ n, t: statSync(join(BUILD_ROOT, n)).mtimeMs }))
+      .sort((a, b) => b.t - a.t)
+      .slice(BUILDS_KEPT - 1);
+    for (const o of old) rmSync(join(BUILD_ROOT, o.n), { recursive: true, force: true });
+    return outDir;
+  });
 }
 
 /** A port that was free a moment ago (listen on 0, read it, close). */
@@ -116,13 +163,15 @@ export class BrokerProcess {
     readonly dataDir: string,
     readonly port: number,
     readonly set: string[],
+    /** The compiled src this broker runs (see ensureBuilt). */
+    readonly buildDir: string,
   ) {}
 
   static async start(opts: BrokerProcessOptions = {}): Promise<BrokerProcess> {
-    await ensureBuilt();
+    const buildDir = await ensureBuilt();
     const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'sluice-it-'));
     const port = opts.port ?? (await freePort());
-    const b = new BrokerProcess(dataDir, port, opts.set ?? []);
+    const b = new BrokerProcess(dataDir, port, opts.set ?? [], buildDir);
     await b.spawn();
     return b;
   }
@@ -140,7 +189,8 @@ export class BrokerProcess {
     this.stdout = '';
     this.stderr = '';
     const args = [
-      BIN,
+      RUNNER,
+      join(this.buildDir, 'cli', 'main.js'),
       'start',
       '--data-dir',
       this.dataDir,
