@@ -2,14 +2,17 @@
  * The broker's composition root: wires config, topics (storage), producer ids, fetch sessions,
  * metrics, the request dispatcher and the network server, and owns their start and stop order.
  *
- * Start order: data dir and meta.properties, then topics (logs recover here), then the Kafka
- * listener, then metrics; the "ready" line is printed by the CLI only after all of them.
+ * Start order: data dir and meta.properties, then topics (logs recover here), then the group
+ * coordinator (replays __consumer_offsets), then the Kafka listener, then metrics; the "ready" line is printed by the CLI only after all of them.
  * Stop order is the reverse, so no request can reach a closed log.
  */
 
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { GroupCoordinator } from '../group/coordinator.js';
+import { TopicGroupLog } from '../group/group-log.js';
+import { realClock, realScheduler } from '../group/time.js';
 import type { BrokerConfig } from './config.js';
 import { Dispatcher } from './dispatcher.js';
 import { FetchSessionCache } from './fetch-sessions.js';
@@ -35,6 +38,9 @@ export class Broker {
   readonly fetchSessions = new FetchSessionCache();
   readonly metrics: BrokerMetrics;
   readonly dispatcher: Dispatcher<Broker>;
+  /** `__consumer_offsets`, created on first use. */
+  readonly groupLog: TopicGroupLog;
+  readonly groups: GroupCoordinator;
   producerIds!: ProducerIdManager;
   clusterId = '';
   private network?: NetworkServer;
@@ -48,6 +54,22 @@ export class Broker {
     readonly log: Logger = consoleLogger,
   ) {
     this.topics = new TopicManager(config, log);
+    this.groupLog = new TopicGroupLog(this.topics, config.offsetsTopicNumPartitions);
+    this.groups = new GroupCoordinator({
+      log: this.groupLog,
+      clock: realClock,
+      scheduler: realScheduler,
+      logger: log,
+      config: {
+        initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs,
+        minSessionTimeoutMs: config.groupMinSessionTimeoutMs,
+        maxSessionTimeoutMs: config.groupMaxSessionTimeoutMs,
+        maxSize: config.groupMaxSize,
+        offsetsRetentionMs: config.offsetsRetentionMs,
+        offsetsRetentionCheckIntervalMs: config.offsetsRetentionCheckIntervalMs,
+        offsetMetadataMaxBytes: config.offsetMetadataMaxBytes,
+      },
+    });
     this.metrics = new BrokerMetrics(this);
     this.dispatcher = new Dispatcher<Broker>(this, allHandlers, this.metrics);
   }
@@ -84,6 +106,8 @@ export class Broker {
     await this.loadMetaProperties();
     this.producerIds = await ProducerIdManager.open(join(this.config.dataDir, 'producer-ids'));
     await this.topics.load();
+    // Groups and offsets are rebuilt from __consumer_offsets before the listener opens.
+    await this.groups.load();
     this.network = new NetworkServer(this.dispatcher, this.config, this.log);
     this.address = await this.network.listen(this.config.port, this.config.host);
     if (this.config.advertisedPort === 0) this.config.advertisedPort = this.address.port;
@@ -101,6 +125,7 @@ export class Broker {
 
   async stop(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.groups.shutdown();
     await this.network?.close();
     await this.metrics.close();
     await this.topics.close();

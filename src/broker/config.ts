@@ -36,6 +36,15 @@ export interface BrokerConfig {
   logFlushIntervalMessages: number;
   /** Topic defaults (log.* broker settings), keyed by the topic config name. */
   topicDefaults: TopicConfigValues;
+  /** Group coordinator (Kafka's names): group.initial.rebalance.delay.ms, ... */
+  groupInitialRebalanceDelayMs: number;
+  groupMinSessionTimeoutMs: number;
+  groupMaxSessionTimeoutMs: number;
+  groupMaxSize: number;
+  offsetsTopicNumPartitions: number;
+  offsetsRetentionMs: number;
+  offsetsRetentionCheckIntervalMs: number;
+  offsetMetadataMaxBytes: number;
 }
 
 /** Topic-level configs Sluice understands, with Kafka's names and defaults. */
@@ -160,6 +169,14 @@ export function defaultBrokerConfig(): BrokerConfig {
     logRetentionCheckIntervalMs: 300000,
     logFlushIntervalMessages: Number.MAX_SAFE_INTEGER,
     topicDefaults: { ...TOPIC_CONFIG_DEFAULTS },
+    groupInitialRebalanceDelayMs: 3000,
+    groupMinSessionTimeoutMs: 6000,
+    groupMaxSessionTimeoutMs: 1800000,
+    groupMaxSize: 2147483647,
+    offsetsTopicNumPartitions: 50,
+    offsetsRetentionMs: 604800000,
+    offsetsRetentionCheckIntervalMs: 600000,
+    offsetMetadataMaxBytes: 4096,
   };
 }
 
@@ -262,6 +279,35 @@ export function applySettings(cfg: BrokerConfig, settings: Map<string, string>):
         break;
       case 'log.roll.hours':
         cfg.topicDefaults['segment.ms'] = String(intSetting(key, v) * 3600000);
+        break;
+      case 'group.initial.rebalance.delay.ms':
+        cfg.groupInitialRebalanceDelayMs = intSetting(key, v);
+        break;
+      case 'group.min.session.timeout.ms':
+        cfg.groupMinSessionTimeoutMs = intSetting(key, v);
+        break;
+      case 'group.max.session.timeout.ms':
+        cfg.groupMaxSessionTimeoutMs = intSetting(key, v);
+        break;
+      case 'group.max.size':
+        cfg.groupMaxSize = intSetting(key, v);
+        if (cfg.groupMaxSize < 1) throw new ConfigError(`group.max.size must be at least 1, got "${v}"`);
+        break;
+      case 'offsets.topic.num.partitions':
+        cfg.offsetsTopicNumPartitions = intSetting(key, v);
+        if (cfg.offsetsTopicNumPartitions < 1) throw new ConfigError(`offsets.topic.num.partitions must be at least 1, got "${v}"`);
+        break;
+      case 'offsets.retention.ms':
+        cfg.offsetsRetentionMs = intSetting(key, v);
+        break;
+      case 'offsets.retention.minutes':
+        cfg.offsetsRetentionMs = intSetting(key, v) * 60000;
+        break;
+      case 'offsets.retention.check.interval.ms':
+        cfg.offsetsRetentionCheckIntervalMs = intSetting(key, v);
+        break;
+      case 'offset.metadata.max.bytes':
+        cfg.offsetMetadataMaxBytes = intSetting(key, v);
         break;
       case 'log.flush.interval.messages':
         cfg.logFlushIntervalMessages = intSetting(key, v);

@@ -187,6 +187,8 @@ export class TopicManager {
     const existing = this.topics.get(name);
     if (existing) return existing;
     if (!this.config.autoCreateTopicsEnable || validateTopicName(name) !== null) return null;
+    // Internal topics are created by their owners with their own settings (group coordinator).
+    if (name === '__consumer_offsets') return null;
     try {
       return await this.create(name, this.config.numPartitions);
     } catch (err) {
