@@ -87,3 +87,13 @@ export function parseArgs(argv: string[]): Record<string, string> {
   }
   return out;
 }
+
+export type Status = 'pass' | 'fail' | 'n/a' | 'skip';
+/** One cell of the matrix, as the runner records it. */
+export interface Cell {
+  status: Status;
+  detail: string;
+  ms: number;
+  data?: Record<string, unknown>;
+  stderr?: string;
+}
