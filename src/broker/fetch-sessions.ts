@@ -24,7 +24,7 @@ export interface SessionPartition {
 
 export interface FetchSession {
   id: number;
-  /** The epoch the next request must carry. */
+  /** The epoch the next request must carry (0 until the request that created it is answered). */
   epoch: number;
   partitions: Map<string, SessionPartition>;
   lastUsedMs: number;
@@ -55,7 +55,7 @@ export class FetchSessionCache {
     let id = this.nextId++;
     if (this.nextId > 0x7fffffff) this.nextId = 1;
     while (this.sessions.has(id)) id = this.nextId++;
-    const s: FetchSession = { id, epoch: 1, partitions: new Map(), lastUsedMs: nowMs };
+    const s: FetchSession = { id, epoch: 0, partitions: new Map(), lastUsedMs: nowMs };
     this.sessions.set(id, s);
     return s;
   }
