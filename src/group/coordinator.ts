@@ -859,7 +859,7 @@ export class GroupCoordinator {
       g.subscribedTopics = g.computeSubscribedTopics();
       g.transitionTo('CompletingRebalance', now);
     } else {
-      g.protocolType = null;
+      // protocolType stays (Kafka keeps it for an Empty group: offsets expire by its rules).
       g.protocolName = null;
       g.subscribedTopics = null;
       g.leaderId = null;

@@ -80,6 +80,7 @@ export class ManualTime implements Clock, Scheduler {
    */
   async advance(ms: number, settle: () => Promise<void> = flushMicrotasks): Promise<void> {
     const until = this.now + ms;
+    await settle();
     for (;;) {
       const t = this.nextDue(until);
       if (!t) break;
