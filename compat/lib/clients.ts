@@ -3,7 +3,7 @@
  * compat/.cache) and the command that runs one scenario.
  */
 
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CACHE_DIR, COMPAT_DIR, progress, REPO_ROOT, run } from './util.js';
 
@@ -97,7 +97,68 @@ const kcat: ClientDef = {
   version: () => kcatVersionCache,
 };
 
-export const CLIENTS: ClientDef[] = [kafkajs, javaClient('4.4.0', true), javaClient('3.9.1', true), kcat];
+const franzDir = join(COMPAT_DIR, 'clients', 'franz-go');
+const franzBin = join(CACHE_DIR, 'franz-go', 'client');
+function goModVersion(): string {
+  try {
+    return /github\.com\/twmb\/franz-go (v[\d.]+)/.exec(readFileSync(join(franzDir, 'go.mod'), 'utf8'))?.[1] ?? '?';
+  } catch {
+    return '?';
+  }
+}
+const franzGo: ClientDef = {
+  id: 'franz-go',
+  label: `franz-go ${goModVersion()}`,
+  family: 'franz-go',
+  default: true,
+  async setup() {
+    const fresh = existsSync(franzBin) && statSync(franzBin).mtimeMs > Math.max(...['main.go', 'go.mod', 'go.sum'].filter((f) => existsSync(join(franzDir, f))).map((f) => statSync(join(franzDir, f)).mtimeMs));
+    if (fresh) return;
+    progress('building the franz-go client (go build; modules from the Go proxy, cached)');
+    const r = await run('go', ['build', '-o', franzBin, '.'], { cwd: franzDir, timeoutMs: 900_000, env: { ...process.env, GOFLAGS: '-mod=mod' } });
+    if (r.code !== 0 || !existsSync(franzBin)) throw new Error(`go build failed:\n${(r.stdout + r.stderr).slice(-1500)}`);
+  },
+  command: (args) => [franzBin, args],
+  version: goModVersion,
+};
+
+const venv = join(CACHE_DIR, 'venv');
+const pyReq = join(COMPAT_DIR, 'clients', 'python', 'requirements.txt');
+function pyPinned(): string {
+  try {
+    return /confluent-kafka==([\w.]+)/.exec(readFileSync(pyReq, 'utf8'))?.[1] ?? '?';
+  } catch {
+    return '?';
+  }
+}
+let pyVersions = '';
+const python: ClientDef = {
+  id: 'python',
+  get label() {
+    return `confluent-kafka-python ${pyVersions || pyPinned()}`;
+  },
+  family: 'python',
+  default: true,
+  async setup() {
+    const marker = join(venv, '.installed');
+    const want = readFileSync(pyReq, 'utf8');
+    if (!existsSync(marker) || readFileSync(marker, 'utf8') !== want) {
+      progress('installing confluent-kafka (python3 -m venv compat/.cache/venv; pip install from PyPI)');
+      let r = await run('python3', ['-m', 'venv', venv], { timeoutMs: 120_000 });
+      if (r.code !== 0) throw new Error(`python3 -m venv failed: ${r.stderr.slice(-800)}`);
+      r = await run(join(venv, 'bin', 'pip'), ['install', '-q', '-r', pyReq], { timeoutMs: 600_000 });
+      if (r.code !== 0) throw new Error(`pip install failed: ${r.stderr.slice(-800)}`);
+      writeFileSync(marker, want);
+    }
+    const v = await run(join(venv, 'bin', 'python'), ['-c', 'import confluent_kafka as c; print(c.version()[0], c.libversion()[0])'], { timeoutMs: 60_000 });
+    const [py, lib] = v.stdout.trim().split(' ');
+    pyVersions = py ? `${py} (librdkafka ${lib})` : '';
+  },
+  command: (args) => [join(venv, 'bin', 'python'), [join(COMPAT_DIR, 'clients', 'python', 'client.py'), ...args]],
+  version: () => pyVersions,
+};
+
+export const CLIENTS: ClientDef[] = [kafkajs, javaClient('4.4.0', true), javaClient('3.9.1', true), kcat, franzGo, python];
 
 /** Lets later additions (franz-go, Python) register themselves. */
 export function addClient(c: ClientDef): void {
