@@ -13,10 +13,30 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CACHE_DIR, COMPAT_DIR, freePort, isAlive, killGroup, progress, run, sleep, waitForApiVersions } from './lib/util.js';
+import {
+  CACHE_DIR,
+  COMPAT_DIR,
+  freePort,
+  isAlive,
+  killGroup,
+  progress,
+  run,
+  sleep,
+  waitForApiVersions,
+} from './lib/util.js';
 
 export const KAFKA_VERSION = '4.4.0';
 export const KAFKA_HOME = join(CACHE_DIR, `kafka-${KAFKA_VERSION}`);
@@ -35,12 +55,23 @@ export async function ensureKafkaJars(): Promise<void> {
   mkdirSync(KAFKA_LIBS, { recursive: true });
   const r = await run(
     'mvn',
-    ['-B', '-q', '-f', join(COMPAT_DIR, 'java', 'reference-pom.xml'), `-Dkafka.version=${KAFKA_VERSION}`, 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${KAFKA_LIBS}`],
+    [
+      '-B',
+      '-q',
+      '-f',
+      join(COMPAT_DIR, 'java', 'reference-pom.xml'),
+      `-Dkafka.version=${KAFKA_VERSION}`,
+      'dependency:copy-dependencies',
+      '-DincludeScope=runtime',
+      `-DoutputDirectory=${KAFKA_LIBS}`,
+    ],
     { timeoutMs: 15 * 60_000 },
   );
-  if (r.code !== 0) throw new Error(`mvn dependency:copy-dependencies failed (${r.code}):\n${r.stdout}${r.stderr}`);
+  if (r.code !== 0)
+    throw new Error(`mvn dependency:copy-dependencies failed (${r.code}):\n${r.stdout}${r.stderr}`);
   const jars = readdirSync(KAFKA_LIBS).filter((f) => f.endsWith('.jar'));
-  if (!jars.some((j) => j.startsWith(`kafka_2.13-${KAFKA_VERSION}`))) throw new Error('kafka_2.13 jar missing after mvn');
+  if (!jars.some((j) => j.startsWith(`kafka_2.13-${KAFKA_VERSION}`)))
+    throw new Error('kafka_2.13 jar missing after mvn');
   writeFileSync(join(KAFKA_HOME, 'log4j2.properties'), LOG4J2);
   writeFileSync(marker, `${jars.length} jars\n`);
   progress(`Kafka ${KAFKA_VERSION}: ${jars.length} jars cached`);
@@ -108,12 +139,28 @@ export async function startKafka(opts: { detached?: boolean; port?: number } = {
   ].join('\n');
   const propsFile = join(dir, 'server.properties');
   writeFileSync(propsFile, `${props}\n`);
-  const jvm = ['-Xms256m', '-Xmx768m', '-XX:+UseG1GC', `-Dlog4j2.configurationFile=${join(KAFKA_HOME, 'log4j2.properties')}`, '-Djava.awt.headless=true', '-cp', kafkaClasspath()];
+  const jvm = [
+    '-Xms256m',
+    '-Xmx768m',
+    '-XX:+UseG1GC',
+    `-Dlog4j2.configurationFile=${join(KAFKA_HOME, 'log4j2.properties')}`,
+    '-Djava.awt.headless=true',
+    '-cp',
+    kafkaClasspath(),
+  ];
 
-  const uuid = await run('java', [...jvm, 'kafka.tools.StorageTool', 'random-uuid'], { env: javaEnv(), timeoutMs: 60_000 });
+  const uuid = await run('java', [...jvm, 'kafka.tools.StorageTool', 'random-uuid'], {
+    env: javaEnv(),
+    timeoutMs: 60_000,
+  });
   const clusterId = uuid.stdout.trim().split('\n').pop() ?? '';
-  if (uuid.code !== 0 || !/^[A-Za-z0-9_-]{22}$/.test(clusterId)) throw new Error(`StorageTool random-uuid failed: ${uuid.stdout}${uuid.stderr}`);
-  const fmt = await run('java', [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile, '--standalone'], { env: javaEnv(), timeoutMs: 60_000 });
+  if (uuid.code !== 0 || !/^[A-Za-z0-9_-]{22}$/.test(clusterId))
+    throw new Error(`StorageTool random-uuid failed: ${uuid.stdout}${uuid.stderr}`);
+  const fmt = await run(
+    'java',
+    [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile, '--standalone'],
+    { env: javaEnv(), timeoutMs: 60_000 },
+  );
   if (fmt.code !== 0) throw new Error(`StorageTool format failed (${fmt.code}):\n${fmt.stdout}${fmt.stderr}`);
 
   const logFile = join(dir, 'kafka.out');
@@ -175,8 +222,13 @@ async function cli(argv: string[]): Promise<number> {
     const portArg = argv.indexOf('--port');
     const k = await startKafka({ detached: true, port: portArg > 0 ? Number(argv[portArg + 1]) : undefined });
     mkdirSync(CACHE_DIR, { recursive: true });
-    writeFileSync(STATE_FILE, JSON.stringify({ pid: k.pid, dir: k.dir, bootstrap: k.bootstrap, logFile: k.logFile }, null, 2));
-    console.log(`Kafka ${KAFKA_VERSION} ready on ${k.bootstrap} (pid ${k.pid}, data ${k.dir}, log ${k.logFile})`);
+    writeFileSync(
+      STATE_FILE,
+      JSON.stringify({ pid: k.pid, dir: k.dir, bootstrap: k.bootstrap, logFile: k.logFile }, null, 2),
+    );
+    console.log(
+      `Kafka ${KAFKA_VERSION} ready on ${k.bootstrap} (pid ${k.pid}, data ${k.dir}, log ${k.logFile})`,
+    );
     return 0;
   }
   if (cmd === 'stop') {

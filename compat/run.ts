@@ -15,18 +15,51 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KAFKA_VERSION, type KafkaHandle, ensureKafkaJars, startKafka } from './kafka-reference.js';
 import { CLIENTS, type ClientDef } from './lib/clients.js';
 import { diagnose } from './lib/differences.js';
-import { type Cell, key, murmur2Partition, PARTITIONS, PLACEMENT_KEYS, parseArgs, SCENARIOS, type ScenarioResult, type Status } from './lib/scenario.js';
-import { runTools, TOOL_ROWS } from './lib/tools.js';
-import { type ApiVersionRange, apiVersions, CACHE_DIR, COMPAT_DIR, freePort, killGroup, progress, REPO_ROOT, run, sleep } from './lib/util.js';
-import { ensureKafkaJars, KAFKA_VERSION, type KafkaHandle, startKafka } from './kafka-reference.js';
+import {
+  type Cell,
+  PARTITIONS,
+  PLACEMENT_KEYS,
+  SCENARIOS,
+  type ScenarioResult,
+  type Status,
+  key,
+  murmur2Partition,
+  parseArgs,
+} from './lib/scenario.js';
+import { TOOL_ROWS, runTools } from './lib/tools.js';
+import {
+  type ApiVersionRange,
+  CACHE_DIR,
+  COMPAT_DIR,
+  REPO_ROOT,
+  apiVersions,
+  freePort,
+  killGroup,
+  progress,
+  run,
+  sleep,
+} from './lib/util.js';
 
 type BrokerId = 'sluice' | 'kafka';
 /** results[broker][client][row] */
 type Results = Record<string, Record<string, Record<string, Cell>>>;
 
-const ROWS = ['metadata', 'create-topic', 'produce', 'placement', 'consume-group', 'describe-group', 'offsets-by-time', 'configs', 'delete-records', 'delete-topic'] as const;
+const ROWS = [
+  'metadata',
+  'create-topic',
+  'produce',
+  'placement',
+  'consume-group',
+  'describe-group',
+  'offsets-by-time',
+  'configs',
+  'delete-records',
+  'errors',
+  'delete-topic',
+] as const;
 const ROW_TITLES: Record<string, string> = {
   metadata: 'metadata + ApiVersions',
   'create-topic': 'create topic (6 partitions)',
@@ -37,6 +70,7 @@ const ROW_TITLES: Record<string, string> = {
   'offsets-by-time': 'list offsets by timestamp',
   configs: 'alter + describe topic configs',
   'delete-records': 'delete records',
+  errors: 'admin error paths (9 cases)',
   'delete-topic': 'delete topic',
 };
 const NEEDS: Record<string, string[]> = {
@@ -46,6 +80,7 @@ const NEEDS: Record<string, string[]> = {
   'offsets-by-time': ['produce'],
   configs: ['create-topic'],
   'delete-records': ['produce'],
+  errors: ['produce'],
   'delete-topic': ['create-topic'],
 };
 
@@ -63,12 +98,16 @@ const opts = parseArgs(process.argv.slice(2));
 const started = Date.now();
 
 function pickClients(): ClientDef[] {
-  const want = (opts.clients ?? 'all').split(',').map((s) => s.trim()).filter(Boolean);
+  const want = (opts.clients ?? 'all')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (want.includes('all')) return CLIENTS.filter((c) => c.default);
   const out: ClientDef[] = [];
   for (const w of want) {
     const m = CLIENTS.filter((c) => c.id === w || c.family === w);
-    if (m.length === 0) throw new Error(`unknown client "${w}" (known: ${CLIENTS.map((c) => c.id).join(', ')}, java)`);
+    if (m.length === 0)
+      throw new Error(`unknown client "${w}" (known: ${CLIENTS.map((c) => c.id).join(', ')}, java)`);
     for (const c of m) if (!out.includes(c)) out.push(c);
   }
   return out;
@@ -80,8 +119,11 @@ async function buildSluice(): Promise<void> {
   progress('building Sluice (npm run build)');
   const r = await run('npm', ['run', '-s', 'build'], { cwd: REPO_ROOT, timeoutMs: 300_000 });
   if (r.code !== 0) {
-    if (!existsSync(join(REPO_ROOT, 'dist', 'cli', 'main.js'))) throw new Error(`npm run build failed:\n${r.stdout}${r.stderr}`);
-    progress(`WARN: tsc reported errors (JavaScript was still emitted):\n${(r.stdout + r.stderr).slice(0, 2000)}`);
+    if (!existsSync(join(REPO_ROOT, 'dist', 'cli', 'main.js')))
+      throw new Error(`npm run build failed:\n${r.stdout}${r.stderr}`);
+    progress(
+      `WARN: tsc reported errors (JavaScript was still emitted):\n${(r.stdout + r.stderr).slice(0, 2000)}`,
+    );
   }
 }
 
@@ -90,19 +132,37 @@ function sluiceVersion(): string {
   let rev = '';
   try {
     const head = readFileSync(join(REPO_ROOT, '.git', 'HEAD'), 'utf8').trim();
-    rev = head.startsWith('ref: ') ? readFileSync(join(REPO_ROOT, '.git', head.slice(5)), 'utf8').trim() : head;
+    rev = head.startsWith('ref: ')
+      ? readFileSync(join(REPO_ROOT, '.git', head.slice(5)), 'utf8').trim()
+      : head;
   } catch {}
   return `${pkg.version}${rev ? ` (${rev.slice(0, 10)})` : ''}`;
 }
 
-async function startSluiceOnce(extra: string[]): Promise<{ child: ChildProcess; dir: string; port: number; out: string } | { error: string }> {
+async function startSluiceOnce(
+  extra: string[],
+): Promise<{ child: ChildProcess; dir: string; port: number; out: string } | { error: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-compat-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'sluice.js'), 'start', '--data-dir', join(dir, 'data'), '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0', ...extra], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      join(REPO_ROOT, 'bin', 'sluice.js'),
+      'start',
+      '--data-dir',
+      join(dir, 'data'),
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--metrics-listen',
+      '127.0.0.1:0',
+      ...extra,
+    ],
+    {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    },
+  );
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
@@ -141,7 +201,8 @@ async function startSluice(): Promise<BrokerHandle> {
   const notes: string[] = [];
   let s = await startSluiceOnce(['--set', 'group.initial.rebalance.delay.ms=0']);
   if ('error' in s) {
-    if (!/group\.initial\.rebalance\.delay\.ms/.test(s.error)) throw new Error(`Sluice did not start:\n${s.error}`);
+    if (!/group\.initial\.rebalance\.delay\.ms/.test(s.error))
+      throw new Error(`Sluice did not start:\n${s.error}`);
     notes.push('group.initial.rebalance.delay.ms is not a Sluice setting yet: started without it');
     s = await startSluiceOnce([]);
     if ('error' in s) throw new Error(`Sluice did not start:\n${s.error}`);
@@ -167,13 +228,38 @@ async function startSluice(): Promise<BrokerHandle> {
 async function startReference(): Promise<BrokerHandle> {
   progress(`starting Apache Kafka ${KAFKA_VERSION} (KRaft combined mode)`);
   const k: KafkaHandle = await startKafka();
-  return { id: 'kafka', host: k.host, port: k.port, bootstrap: k.bootstrap, version: KAFKA_VERSION, notes: [`log: ${k.logFile}`], stop: () => k.stop() };
+  return {
+    id: 'kafka',
+    host: k.host,
+    port: k.port,
+    bootstrap: k.bootstrap,
+    version: KAFKA_VERSION,
+    notes: [`log: ${k.logFile}`],
+    stop: () => k.stop(),
+  };
 }
 
 // ---------- running the scenarios ----------
 
-async function runScenario(c: ClientDef, b: BrokerHandle, scenario: string, topic: string, group: string, extra: string[]): Promise<Cell> {
-  const args = ['--bootstrap', b.bootstrap, '--scenario', scenario, '--topic', topic, '--group', group, ...extra];
+async function runScenario(
+  c: ClientDef,
+  b: BrokerHandle,
+  scenario: string,
+  topic: string,
+  group: string,
+  extra: string[],
+): Promise<Cell> {
+  const args = [
+    '--bootstrap',
+    b.bootstrap,
+    '--scenario',
+    scenario,
+    '--topic',
+    topic,
+    '--group',
+    group,
+    ...extra,
+  ];
   const [cmd, cargs] = c.command(args);
   const r = await run(cmd, cargs, { cwd: REPO_ROOT, timeoutMs: 300_000, env: { ...process.env } });
   const line = r.stdout
@@ -182,11 +268,24 @@ async function runScenario(c: ClientDef, b: BrokerHandle, scenario: string, topi
     .filter((l) => l.startsWith('{'))
     .pop();
   if (!line) {
-    return { status: 'fail', detail: r.timedOut ? 'timed out after 300 s' : `no result line (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-600)}`, ms: r.ms, stderr: r.stderr.slice(-4000) };
+    return {
+      status: 'fail',
+      detail: r.timedOut
+        ? 'timed out after 300 s'
+        : `no result line (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-600)}`,
+      ms: r.ms,
+      stderr: r.stderr.slice(-4000),
+    };
   }
   try {
     const res = JSON.parse(line) as ScenarioResult;
-    return { status: res.na ? 'n/a' : res.ok ? 'pass' : 'fail', detail: res.detail, data: res.data, ms: r.ms, stderr: res.ok ? undefined : r.stderr.slice(-4000) };
+    return {
+      status: res.na ? 'n/a' : res.ok ? 'pass' : 'fail',
+      detail: res.detail,
+      data: res.data,
+      ms: r.ms,
+      stderr: res.ok ? undefined : r.stderr.slice(-4000),
+    };
   } catch {
     return { status: 'fail', detail: `unparseable result: ${line.slice(0, 300)}`, ms: r.ms };
   }
@@ -207,7 +306,9 @@ async function runClient(c: ClientDef, b: BrokerHandle, out: Record<string, Cell
   let tsBase: string | undefined;
   let topicExists = false;
   for (const s of SCENARIOS) {
-    const missing = (NEEDS[s] ?? []).filter((n) => out[n]?.status !== 'pass' && !(n === 'create-topic' && topicExists));
+    const missing = (NEEDS[s] ?? []).filter(
+      (n) => out[n]?.status !== 'pass' && !(n === 'create-topic' && topicExists),
+    );
     if (missing.length > 0) {
       out[s] = { status: 'skip', detail: `needs ${missing.join(', ')}`, ms: 0 };
       continue;
@@ -220,9 +321,12 @@ async function runClient(c: ClientDef, b: BrokerHandle, out: Record<string, Cell
       cell = { ...cell, detail: `${cell.detail}; topic created with kafkajs instead (${h.status})` };
     }
     if (s === 'create-topic' && cell.status === 'pass') topicExists = true;
-    if (s === 'produce' && cell.data && typeof cell.data.tsBase === 'number') tsBase = String(cell.data.tsBase);
+    if (s === 'produce' && cell.data && typeof cell.data.tsBase === 'number')
+      tsBase = String(cell.data.tsBase);
     out[s] = cell;
-    progress(`  ${b.id.padEnd(6)} ${c.id.padEnd(12)} ${s.padEnd(16)} ${cell.status.toUpperCase().padEnd(5)} ${(cell.ms / 1000).toFixed(1)}s  ${cell.detail.slice(0, 140)}`);
+    progress(
+      `  ${b.id.padEnd(6)} ${c.id.padEnd(12)} ${s.padEnd(16)} ${cell.status.toUpperCase().padEnd(5)} ${(cell.ms / 1000).toFixed(1)}s  ${cell.detail.slice(0, 140)}`,
+    );
   }
 }
 
@@ -254,6 +358,26 @@ function placementRow(results: Results): void {
   }
 }
 
+/** Differences seen inside cells that pass on both brokers (worth knowing, not failures). */
+function behaviourNotes(results: Results): string[] {
+  const notes: string[] = [];
+  const names = (b: string) => results[b]?.['java-4.4.0']?.configs?.data?.names as string[] | undefined;
+  const s = names('sluice');
+  const k = names('kafka');
+  if (s && k) {
+    const missing = k.filter((n) => !s.includes(n));
+    const extra = s.filter((n) => !k.includes(n));
+    if (missing.length || extra.length) {
+      notes.push(
+        `DescribeConfigs of a topic lists ${s.length} configs on Sluice and ${k.length} on Kafka ${KAFKA_VERSION}.${missing.length ? ` Kafka's that Sluice does not list: ${missing.map((n) => `\`${n}\``).join(', ')}.` : ''}${extra.length ? ` Sluice's that Kafka does not list: ${extra.map((n) => `\`${n}\``).join(', ')}.` : ''} Tools that show every config (\`kafka-configs --describe --all\`) show the shorter list; setting one of the missing names is rejected as an unknown config.`,
+      );
+    }
+  }
+  return notes.length
+    ? ['### Other observed differences (cells pass on both)', '', ...notes.map((n) => `- ${n}`)]
+    : [];
+}
+
 // ---------- ApiVersions table ----------
 
 function apiKeyNames(): Map<number, string> {
@@ -261,9 +385,9 @@ function apiKeyNames(): Map<number, string> {
   try {
     const src = readFileSync(join(REPO_ROOT, 'src', 'protocol', 'generated', 'index.ts'), 'utf8');
     const m = src.match(/export enum ApiKey \{([^}]*)\}/);
-    for (const line of m?.[1].split('\n') ?? []) {
+    for (const line of m?.[1]?.split('\n') ?? []) {
       const mm = line.match(/^\s*(\w+)\s*=\s*(\d+)/);
-      if (mm) names.set(Number(mm[2]), mm[1]);
+      if (mm?.[1] && mm[2]) names.set(Number(mm[2]), mm[1]);
     }
   } catch {}
   return names;
@@ -279,7 +403,15 @@ function apiTable(av: Partial<Record<BrokerId, ApiVersionRange[]>>): string {
     const s = av.sluice?.find((r) => r.apiKey === k);
     const kf = av.kafka?.find((r) => r.apiKey === k);
     let note = '';
-    if (s && kf) note = s.minVersion === kf.minVersion && s.maxVersion === kf.maxVersion ? 'same' : s.maxVersion < kf.maxVersion ? 'Sluice lower max' : s.maxVersion > kf.maxVersion ? 'Sluice higher max' : 'min differs';
+    if (s && kf)
+      note =
+        s.minVersion === kf.minVersion && s.maxVersion === kf.maxVersion
+          ? 'same'
+          : s.maxVersion < kf.maxVersion
+            ? 'Sluice lower max'
+            : s.maxVersion > kf.maxVersion
+              ? 'Sluice higher max'
+              : 'min differs';
     else if (kf) note = 'Kafka only';
     else if (s) note = 'Sluice only';
     lines.push(`| ${k} | ${names.get(k) ?? '?'} | ${fmt(s)} | ${fmt(kf)} | ${note} |`);
@@ -295,10 +427,21 @@ function matrixText(results: Results, clients: ClientDef[], brokers: BrokerId[])
   const w = 44;
   const colW = 14;
   let s = `${'scenario'.padEnd(w)}${clients.map((c) => c.id.padEnd(colW)).join('')}\n`;
-  s += `${''.padEnd(w)}${clients.map(() => brokers.map((b) => (b === 'sluice' ? 'S' : 'K')).join(' / ').padEnd(colW)).join('')}\n`;
+  s += `${''.padEnd(w)}${clients
+    .map(() =>
+      brokers
+        .map((b) => (b === 'sluice' ? 'S' : 'K'))
+        .join(' / ')
+        .padEnd(colW),
+    )
+    .join('')}\n`;
   for (const r of ROWS) {
-    const cells = clients.map((c) => brokers.map((b) => (results[b]?.[c.id]?.[r]?.status ?? '?').replace('pass', 'ok').replace('fail', 'FAIL')).join(' / '));
-    s += `${ROW_TITLES[r].padEnd(w)}${cells.map((x) => x.padEnd(colW)).join('')}\n`;
+    const cells = clients.map((c) =>
+      brokers
+        .map((b) => (results[b]?.[c.id]?.[r]?.status ?? '?').replace('pass', 'ok').replace('fail', 'FAIL'))
+        .join(' / '),
+    );
+    s += `${(ROW_TITLES[r] ?? r).padEnd(w)}${cells.map((x) => x.padEnd(colW)).join('')}\n`;
   }
   return s;
 }
@@ -308,12 +451,18 @@ function markdownMatrix(results: Results, clients: ClientDef[], brokers: BrokerI
   const sep = `| --- | ${clients.map(() => ':---:').join(' | ')} |`;
   const lines = [head, sep];
   for (const r of ROWS) {
-    lines.push(`| ${ROW_TITLES[r]} | ${clients.map((c) => brokers.map((b) => SYM[results[b]?.[c.id]?.[r]?.status ?? 'skip']).join(' / ')).join(' | ')} |`);
+    lines.push(
+      `| ${ROW_TITLES[r]} | ${clients.map((c) => brokers.map((b) => SYM[results[b]?.[c.id]?.[r]?.status ?? 'skip']).join(' / ')).join(' | ')} |`,
+    );
   }
   return lines.join('\n');
 }
 
-function summarize(results: Results, toolResults: Record<string, Record<string, Cell>>, brokers: BrokerId[]): { pass: number; fail: number; expectedFail: number; skipped: number; unexpected: string[] } {
+function summarize(
+  results: Results,
+  toolResults: Record<string, Record<string, Cell>>,
+  brokers: BrokerId[],
+): { pass: number; fail: number; expectedFail: number; skipped: number; unexpected: string[] } {
   const expected = existsSync(join(COMPAT_DIR, 'expected-failures.txt'))
     ? readFileSync(join(COMPAT_DIR, 'expected-failures.txt'), 'utf8')
         .split('\n')
@@ -321,7 +470,8 @@ function summarize(results: Results, toolResults: Record<string, Record<string, 
         .filter(Boolean)
         .map((l) => l.split(/\s+/).slice(0, 2))
     : [];
-  const isExpected = (client: string, row: string) => expected.some(([c, r]) => (c === '*' || c === client) && (r === '*' || r === row));
+  const isExpected = (client: string, row: string) =>
+    expected.some(([c, r]) => (c === '*' || c === client) && (r === '*' || r === row));
   let pass = 0;
   let fail = 0;
   let expectedFail = 0;
@@ -340,7 +490,8 @@ function summarize(results: Results, toolResults: Record<string, Record<string, 
     } else skipped++;
   };
   for (const b of brokers) {
-    for (const [cid, rows] of Object.entries(results[b] ?? {})) for (const [row, cell] of Object.entries(rows)) visit(b, cid, row, cell);
+    for (const [cid, rows] of Object.entries(results[b] ?? {}))
+      for (const [row, cell] of Object.entries(rows)) visit(b, cid, row, cell);
     for (const [row, cell] of Object.entries(toolResults[b] ?? {})) visit(b, 'kafka-tools', row, cell);
   }
   return { pass, fail, expectedFail, skipped, unexpected };
@@ -349,11 +500,17 @@ function summarize(results: Results, toolResults: Record<string, Record<string, 
 async function main(): Promise<number> {
   const clients = pickClients();
   const brokers = (opts.brokers ?? 'sluice,kafka').split(',').map((s) => s.trim()) as BrokerId[];
-  for (const b of brokers) if (b !== 'sluice' && b !== 'kafka') throw new Error(`unknown broker "${b}" (sluice, kafka)`);
+  for (const b of brokers)
+    if (b !== 'sluice' && b !== 'kafka') throw new Error(`unknown broker "${b}" (sluice, kafka)`);
   const withTools = opts['no-tools'] !== 'true';
-  const writeDoc = opts['no-doc'] === 'true' ? false : opts.doc === 'true' || (brokers.includes('sluice') && brokers.includes('kafka'));
+  const writeDoc =
+    opts['no-doc'] === 'true'
+      ? false
+      : opts.doc === 'true' || (brokers.includes('sluice') && brokers.includes('kafka'));
   mkdirSync(CACHE_DIR, { recursive: true });
-  progress(`clients: ${clients.map((c) => c.id).join(', ')}; brokers: ${brokers.join(', ')}${withTools ? '; Kafka tools' : ''}`);
+  progress(
+    `clients: ${clients.map((c) => c.id).join(', ')}; brokers: ${brokers.join(', ')}${withTools ? '; Kafka tools' : ''}`,
+  );
 
   // Install / build everything first, so a broken install does not leave a broker running.
   const setupNotes: Record<string, string> = {};
@@ -364,8 +521,9 @@ async function main(): Promise<number> {
       await c.setup();
       usable.push(c);
     } catch (e) {
-      setupNotes[c.id] = (e as Error).message.slice(0, 1500);
-      progress(`  ${c.id}: setup failed: ${setupNotes[c.id].split('\n')[0]}`);
+      const msg = (e as Error).message.slice(0, 1500);
+      setupNotes[c.id] = msg;
+      progress(`  ${c.id}: setup failed: ${msg.split('\n')[0]}`);
     }
   }
   if (usable.some((c) => c.id === 'kcat') && !usable.some((c) => c.id === 'kafkajs')) {
@@ -385,25 +543,33 @@ async function main(): Promise<number> {
       b = bid === 'sluice' ? await startSluice() : await startReference();
     } catch (e) {
       progress(`${bid} did not start: ${(e as Error).message}`);
-      results[bid] = {};
+      const failed: Record<string, Record<string, Cell>> = {};
       for (const c of usable) {
-        results[bid][c.id] = {};
-        for (const r of ROWS) results[bid][c.id][r] = { status: 'fail', detail: `${bid} did not start`, ms: 0 };
+        const rows: Record<string, Cell> = {};
+        for (const r of ROWS) rows[r] = { status: 'fail', detail: `${bid} did not start`, ms: 0 };
+        failed[c.id] = rows;
       }
+      results[bid] = failed;
       continue;
     }
     progress(`${bid} ready on ${b.bootstrap} (${b.notes.join('; ')})`);
     brokerInfo[bid] = { version: b.version, notes: b.notes };
     try {
       av[bid] = await apiVersions(b.host, b.port);
-      results[bid] = {};
+      const byClient: Record<string, Record<string, Cell>> = {};
+      results[bid] = byClient;
       for (const c of usable) {
-        results[bid][c.id] = {};
-        await runClient(c, b, results[bid][c.id]);
+        const rows: Record<string, Cell> = {};
+        byClient[c.id] = rows;
+        await runClient(c, b, rows);
       }
       if (withTools) {
         progress(`  ${bid}: Kafka ${KAFKA_VERSION} tools`);
-        toolResults[bid] = await runTools(b.bootstrap, (row, cell) => progress(`  ${bid.padEnd(6)} ${'kafka-tools'.padEnd(12)} ${row.padEnd(22)} ${cell.status.toUpperCase().padEnd(5)} ${(cell.ms / 1000).toFixed(1)}s  ${cell.detail.slice(0, 120)}`));
+        toolResults[bid] = await runTools(b.bootstrap, (row, cell) =>
+          progress(
+            `  ${bid.padEnd(6)} ${'kafka-tools'.padEnd(12)} ${row.padEnd(22)} ${cell.status.toUpperCase().padEnd(5)} ${(cell.ms / 1000).toFixed(1)}s  ${cell.detail.slice(0, 120)}`,
+          ),
+        );
       }
     } finally {
       progress(`stopping ${bid}`);
@@ -416,13 +582,33 @@ async function main(): Promise<number> {
   const text = matrixText(results, usable, brokers);
   process.stdout.write(`\n${text}`);
   if (withTools) {
-    for (const row of TOOL_ROWS) process.stdout.write(`${`tool: ${row.title}`.padEnd(44)}${brokers.map((b) => (toolResults[b]?.[row.id]?.status ?? '?').replace('pass', 'ok').replace('fail', 'FAIL')).join(' / ')}\n`);
+    for (const row of TOOL_ROWS)
+      process.stdout.write(
+        `${`tool: ${row.title}`.padEnd(44)}${brokers.map((b) => (toolResults[b]?.[row.id]?.status ?? '?').replace('pass', 'ok').replace('fail', 'FAIL')).join(' / ')}\n`,
+      );
   }
-  for (const [id, n] of Object.entries(setupNotes)) process.stdout.write(`not run: ${id}: ${n.split('\n')[0]}\n`);
+  for (const [id, n] of Object.entries(setupNotes))
+    process.stdout.write(`not run: ${id}: ${n.split('\n')[0]}\n`);
 
   const summary = summarize(results, toolResults, brokers);
   const command = `npm run compat${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-  writeFileSync(join(CACHE_DIR, 'last-run.json'), JSON.stringify({ date: new Date().toISOString(), command, elapsed, results, toolResults, apiVersions: av, brokerInfo, setupNotes }, null, 2));
+  writeFileSync(
+    join(CACHE_DIR, 'last-run.json'),
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        command,
+        elapsed,
+        results,
+        toolResults,
+        apiVersions: av,
+        brokerInfo,
+        setupNotes,
+      },
+      null,
+      2,
+    ),
+  );
   if (writeDoc) {
     const { renderDoc } = await import('./lib/doc.js');
     const md = renderDoc({
@@ -440,14 +626,20 @@ async function main(): Promise<number> {
       rowTitles: ROW_TITLES,
       rows: [...ROWS],
       diagnose,
+      extraNotes: behaviourNotes(results),
     });
     writeFileSync(join(REPO_ROOT, 'docs', 'compatibility.md'), md);
     progress('wrote docs/compatibility.md');
   }
   process.stdout.write(`\ntook ${elapsed.toFixed(0)} s\n`);
   for (const u of summary.unexpected) process.stdout.write(`UNEXPECTED: ${u}\n`);
-  if (summary.expectedFail) process.stdout.write(`${summary.expectedFail} Sluice failure(s) listed in compat/expected-failures.txt (not counted below)\n`);
-  process.stdout.write(`compat: ${summary.pass} passed, ${summary.fail} failed, ${summary.skipped} skipped\n`);
+  if (summary.expectedFail)
+    process.stdout.write(
+      `${summary.expectedFail} Sluice failure(s) listed in compat/expected-failures.txt (not counted below)\n`,
+    );
+  process.stdout.write(
+    `compat: ${summary.pass} passed, ${summary.fail} failed, ${summary.skipped} skipped\n`,
+  );
   return summary.unexpected.length > 0 ? 1 : 0;
 }
 

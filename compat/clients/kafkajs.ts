@@ -10,12 +10,12 @@ import {
   ALTER_CONFIG,
   DELETE_RECORDS_BEFORE,
   FIRST_CONSUMER_RECORDS,
-  key,
   PARTITIONS,
   PLACEMENT_KEYS,
-  parseArgs,
   RECORDS,
   type ScenarioResult,
+  key,
+  parseArgs,
   value,
 } from '../lib/scenario.js';
 
@@ -38,7 +38,10 @@ const kafka = new Kafka({
 
 type Out = Omit<ScenarioResult, 'client' | 'scenario'>;
 const withTimeout = <T>(p: Promise<T>, ms: number, what: string) =>
-  Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`${what}: timed out after ${ms} ms`)), ms))]);
+  Promise.race([
+    p,
+    new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`${what}: timed out after ${ms} ms`)), ms)),
+  ]);
 
 async function metadata(): Promise<Out> {
   const admin = kafka.admin();
@@ -47,7 +50,11 @@ async function metadata(): Promise<Out> {
     const c = await admin.describeCluster();
     const topics = await admin.listTopics();
     const ok = c.brokers.length >= 1 && typeof c.clusterId === 'string' && c.clusterId.length > 0;
-    return { ok, detail: `${c.brokers.length} broker(s), cluster ${c.clusterId}, controller ${c.controller}, ${topics.length} topic(s)`, data: { brokers: c.brokers, clusterId: c.clusterId, controller: c.controller } };
+    return {
+      ok,
+      detail: `${c.brokers.length} broker(s), cluster ${c.clusterId}, controller ${c.controller}, ${topics.length} topic(s)`,
+      data: { brokers: c.brokers, clusterId: c.clusterId, controller: c.controller },
+    };
   } finally {
     await admin.disconnect();
   }
@@ -57,18 +64,28 @@ async function createTopic(): Promise<Out> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const created = await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+    const created = await admin.createTopics({
+      topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
     const md = await admin.fetchTopicMetadata({ topics: [topic] });
     const n = md.topics[0]?.partitions.length ?? 0;
     const leaders = md.topics[0]?.partitions.every((p) => p.leader >= 0) ?? false;
-    return { ok: created && n === PARTITIONS && leaders, detail: `created=${created}, ${n} partitions, all with a leader: ${leaders}` };
+    return {
+      ok: created && n === PARTITIONS && leaders,
+      detail: `created=${created}, ${n} partitions, all with a leader: ${leaders}`,
+    };
   } finally {
     await admin.disconnect();
   }
 }
 
 async function produce(): Promise<Out> {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   const tsBase = Date.now();
   const placement: number[] = [];
@@ -76,20 +93,29 @@ async function produce(): Promise<Out> {
   try {
     // The first PLACEMENT_KEYS records one per send, so the broker's answer says where each key went.
     for (let i = 0; i < PLACEMENT_KEYS; i++) {
-      const md = await producer.send({ topic, acks: -1, messages: [{ key: key(i), value: value(i), timestamp: String(tsBase + i) }] });
-      placement.push(md[0].partition);
+      const md = await producer.send({
+        topic,
+        acks: -1,
+        messages: [{ key: key(i), value: value(i), timestamp: String(tsBase + i) }],
+      });
+      placement.push(md[0]?.partition ?? -1);
       acked++;
     }
     for (let i = PLACEMENT_KEYS; i < RECORDS; i += 500) {
       const messages = [];
-      for (let j = i; j < Math.min(RECORDS, i + 500); j++) messages.push({ key: key(j), value: value(j), timestamp: String(tsBase + j) });
+      for (let j = i; j < Math.min(RECORDS, i + 500); j++)
+        messages.push({ key: key(j), value: value(j), timestamp: String(tsBase + j) });
       await producer.send({ topic, acks: -1, messages });
       acked += messages.length;
     }
   } finally {
     await producer.disconnect();
   }
-  return { ok: acked === RECORDS, detail: `${acked} records acknowledged (idempotent, acks=all)`, data: { tsBase, placement, acked } };
+  return {
+    ok: acked === RECORDS,
+    detail: `${acked} records acknowledged (idempotent, acks=all)`,
+    data: { tsBase, placement, acked },
+  };
 }
 
 interface Seen {
@@ -98,7 +124,13 @@ interface Seen {
 }
 
 async function consumeOnce(limit: number, already: Set<string>, idleMs: number): Promise<Seen> {
-  const consumer = kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 1000, rebalanceTimeout: 10000, retry: { retries: 2 } });
+  const consumer = kafka.consumer({
+    groupId,
+    sessionTimeout: 10000,
+    heartbeatInterval: 1000,
+    rebalanceTimeout: 10000,
+    retry: { retries: 2 },
+  });
   await consumer.connect();
   const seen: Seen = { keys: [], next: new Map() };
   let done = false;
@@ -169,7 +201,12 @@ async function describeGroup(): Promise<Out> {
       if (off >= 0) committedSum += off;
       lag += end - Math.max(off, 0);
     }
-    const ok = g !== undefined && g.errorCode === 0 && g.state === 'Empty' && g.protocolType === 'consumer' && committedSum === RECORDS && lag === 0;
+    const ok =
+      g !== undefined &&
+      g.state === 'Empty' &&
+      g.protocolType === 'consumer' &&
+      committedSum === RECORDS &&
+      lag === 0;
     return {
       ok,
       detail: `state ${g?.state}, protocolType ${g?.protocolType}, ${g?.members.length} member(s), committed ${committedSum}, lag ${lag}`,
@@ -199,7 +236,10 @@ async function offsetsByTime(): Promise<Out> {
       latestSum += Number(e.high);
     }
     const ok = atOrAfter === RECORDS - mid && earliestSum === 0 && latestSum === RECORDS;
-    return { ok, detail: `records at or after ts(record ${mid}): ${atOrAfter} (want ${RECORDS - mid}); earliest sum ${earliestSum}, latest sum ${latestSum}` };
+    return {
+      ok,
+      detail: `records at or after ts(record ${mid}): ${atOrAfter} (want ${RECORDS - mid}); earliest sum ${earliestSum}, latest sum ${latestSum}`,
+    };
   } finally {
     await admin.disconnect();
   }
@@ -209,13 +249,30 @@ async function configs(): Promise<Out> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: ALTER_CONFIG.name, value: ALTER_CONFIG.value }] }] });
-    const d = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] });
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: ConfigResourceTypes.TOPIC,
+          name: topic,
+          configEntries: [{ name: ALTER_CONFIG.name, value: ALTER_CONFIG.value }],
+        },
+      ],
+    });
+    const d = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
+    });
     const entries = d.resources[0]?.configEntries ?? [];
     const set = entries.find((e) => e.configName === ALTER_CONFIG.name);
     const seg = entries.find((e) => e.configName === 'segment.bytes');
     // configSource 1 = DYNAMIC_TOPIC_CONFIG
-    const ok = d.resources[0]?.errorCode === 0 && set?.configValue === ALTER_CONFIG.value && set?.configSource === 1 && seg !== undefined && seg.isDefault;
+    const ok =
+      d.resources[0]?.errorCode === 0 &&
+      set?.configValue === ALTER_CONFIG.value &&
+      set?.configSource === 1 &&
+      seg !== undefined &&
+      seg.isDefault;
     return {
       ok,
       detail: `${entries.length} entries; ${ALTER_CONFIG.name}=${set?.configValue} (source ${set?.configSource}); segment.bytes=${seg?.configValue} (default ${seg?.isDefault}, source ${seg?.configSource})`,
@@ -230,11 +287,17 @@ async function deleteRecords(): Promise<Out> {
   await admin.connect();
   try {
     await admin.fetchTopicMetadata({ topics: [topic] }); // kafkajs needs the topic's metadata loaded first
-    await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: String(DELETE_RECORDS_BEFORE) }] });
+    await admin.deleteTopicRecords({
+      topic,
+      partitions: [{ partition: 0, offset: String(DELETE_RECORDS_BEFORE) }],
+    });
     const o = await admin.fetchTopicOffsets(topic);
     const p0 = o.find((x) => x.partition === 0);
     const ok = Number(p0?.low) === DELETE_RECORDS_BEFORE;
-    return { ok, detail: `partition 0 log start offset ${p0?.low} (want ${DELETE_RECORDS_BEFORE}), end ${p0?.high}` };
+    return {
+      ok,
+      detail: `partition 0 log start offset ${p0?.low} (want ${DELETE_RECORDS_BEFORE}), end ${p0?.high}`,
+    };
   } finally {
     await admin.disconnect();
   }
@@ -252,7 +315,10 @@ async function deleteTopic(): Promise<Out> {
       if (!listed) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    return { ok: !listed, detail: listed ? 'topic still listed 10 s after DeleteTopics' : 'deleted; no longer listed' };
+    return {
+      ok: !listed,
+      detail: listed ? 'topic still listed 10 s after DeleteTopics' : 'deleted; no longer listed',
+    };
   } finally {
     await admin.disconnect();
   }

@@ -3,9 +3,9 @@
  * compat/.cache) and the command that runs one scenario.
  */
 
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE_DIR, COMPAT_DIR, progress, REPO_ROOT, run } from './util.js';
+import { CACHE_DIR, COMPAT_DIR, REPO_ROOT, progress, run } from './util.js';
 
 export interface ClientDef {
   id: string;
@@ -30,7 +30,11 @@ function newestMtime(p: string): number {
 
 function kafkajsVersion(): string {
   try {
-    return (JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', 'kafkajs', 'package.json'), 'utf8')) as { version: string }).version;
+    return (
+      JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', 'kafkajs', 'package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
   } catch {
     return '?';
   }
@@ -44,10 +48,16 @@ const kafkajs: ClientDef = {
   async setup() {
     if (existsSync(join(REPO_ROOT, 'node_modules', 'kafkajs', 'package.json'))) return;
     progress('installing npm dev dependencies (kafkajs)');
-    const r = await run('npm', ['install', '--no-audit', '--no-fund'], { cwd: REPO_ROOT, timeoutMs: 600_000 });
+    const r = await run('npm', ['install', '--no-audit', '--no-fund'], {
+      cwd: REPO_ROOT,
+      timeoutMs: 600_000,
+    });
     if (r.code !== 0) throw new Error(`npm install failed: ${r.stderr.slice(-1500)}`);
   },
-  command: (args) => [process.execPath, ['--import', 'tsx', join(COMPAT_DIR, 'clients', 'kafkajs.ts'), ...args]],
+  command: (args) => [
+    process.execPath,
+    ['--import', 'tsx', join(COMPAT_DIR, 'clients', 'kafkajs.ts'), ...args],
+  ],
   version: kafkajsVersion,
 };
 
@@ -61,11 +71,21 @@ function javaClient(version: string, isDefault: boolean): ClientDef {
     family: 'java',
     default: isDefault,
     async setup() {
-      const fresh = existsSync(jar) && statSync(jar).mtimeMs > Math.max(newestMtime(join(src, 'src')), statSync(join(src, 'pom.xml')).mtimeMs);
+      const fresh =
+        existsSync(jar) &&
+        statSync(jar).mtimeMs >
+          Math.max(newestMtime(join(src, 'src')), statSync(join(src, 'pom.xml')).mtimeMs);
       if (fresh) return;
       progress(`building the Java client against kafka-clients ${version} (mvn package)`);
-      const r = await run('mvn', ['-q', '-B', 'package', `-Dkafka.version=${version}`, `-DbuildDir=${buildDir}`], { cwd: src, timeoutMs: 900_000 });
-      if (r.code !== 0 || !existsSync(jar)) throw new Error(`mvn package (kafka-clients ${version}) failed:\n${(r.stdout + r.stderr).slice(-1500)}`);
+      const r = await run(
+        'mvn',
+        ['-q', '-B', 'package', `-Dkafka.version=${version}`, `-DbuildDir=${buildDir}`],
+        { cwd: src, timeoutMs: 900_000 },
+      );
+      if (r.code !== 0 || !existsSync(jar))
+        throw new Error(
+          `mvn package (kafka-clients ${version}) failed:\n${(r.stdout + r.stderr).slice(-1500)}`,
+        );
     },
     command: (args) => ['java', ['-jar', jar, ...args]],
     version: () => version,
@@ -84,11 +104,17 @@ const kcat: ClientDef = {
     let v = await run('bash', ['-c', 'command -v kcat && kcat -V'], {});
     if (v.code !== 0) {
       progress('installing kcat (apt-get install -y kcat)');
-      const r = await run('bash', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat'], { timeoutMs: 600_000 });
+      const r = await run(
+        'bash',
+        ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat'],
+        { timeoutMs: 600_000 },
+      );
       if (r.code !== 0) throw new Error(`apt-get install kcat failed: ${r.stderr.slice(-800)}`);
       v = await run('bash', ['-c', 'kcat -V'], {});
     }
-    const m = /kcat[^\n]*\n[^\n]*\n[^\n]*\n*Version ([^\s]+).*librdkafka ([0-9.]+)/s.exec(v.stdout + v.stderr);
+    const m = /kcat[^\n]*\n[^\n]*\n[^\n]*\n*Version ([^\s]+).*librdkafka ([0-9.]+)/s.exec(
+      v.stdout + v.stderr,
+    );
     kcatVersionCache = m ? `kcat ${m[1]}, librdkafka ${m[2]}` : 'kcat';
     const py = await run('bash', ['-c', 'command -v python3'], {});
     if (py.code !== 0) throw new Error('compat/clients/kcat.sh needs python3');
@@ -101,7 +127,9 @@ const franzDir = join(COMPAT_DIR, 'clients', 'franz-go');
 const franzBin = join(CACHE_DIR, 'franz-go', 'client');
 function goModVersion(): string {
   try {
-    return /github\.com\/twmb\/franz-go (v[\d.]+)/.exec(readFileSync(join(franzDir, 'go.mod'), 'utf8'))?.[1] ?? '?';
+    return (
+      /github\.com\/twmb\/franz-go (v[\d.]+)/.exec(readFileSync(join(franzDir, 'go.mod'), 'utf8'))?.[1] ?? '?'
+    );
   } catch {
     return '?';
   }
@@ -112,11 +140,23 @@ const franzGo: ClientDef = {
   family: 'franz-go',
   default: true,
   async setup() {
-    const fresh = existsSync(franzBin) && statSync(franzBin).mtimeMs > Math.max(...['main.go', 'go.mod', 'go.sum'].filter((f) => existsSync(join(franzDir, f))).map((f) => statSync(join(franzDir, f)).mtimeMs));
+    const fresh =
+      existsSync(franzBin) &&
+      statSync(franzBin).mtimeMs >
+        Math.max(
+          ...['main.go', 'go.mod', 'go.sum']
+            .filter((f) => existsSync(join(franzDir, f)))
+            .map((f) => statSync(join(franzDir, f)).mtimeMs),
+        );
     if (fresh) return;
     progress('building the franz-go client (go build; modules from the Go proxy, cached)');
-    const r = await run('go', ['build', '-o', franzBin, '.'], { cwd: franzDir, timeoutMs: 900_000, env: { ...process.env, GOFLAGS: '-mod=mod' } });
-    if (r.code !== 0 || !existsSync(franzBin)) throw new Error(`go build failed:\n${(r.stdout + r.stderr).slice(-1500)}`);
+    const r = await run('go', ['build', '-o', franzBin, '.'], {
+      cwd: franzDir,
+      timeoutMs: 900_000,
+      env: { ...process.env, GOFLAGS: '-mod=mod' },
+    });
+    if (r.code !== 0 || !existsSync(franzBin))
+      throw new Error(`go build failed:\n${(r.stdout + r.stderr).slice(-1500)}`);
   },
   command: (args) => [franzBin, args],
   version: goModVersion,
@@ -150,15 +190,29 @@ const python: ClientDef = {
       if (r.code !== 0) throw new Error(`pip install failed: ${r.stderr.slice(-800)}`);
       writeFileSync(marker, want);
     }
-    const v = await run(join(venv, 'bin', 'python'), ['-c', 'import confluent_kafka as c; print(c.version()[0], c.libversion()[0])'], { timeoutMs: 60_000 });
+    const v = await run(
+      join(venv, 'bin', 'python'),
+      ['-c', 'import confluent_kafka as c; print(c.version()[0], c.libversion()[0])'],
+      { timeoutMs: 60_000 },
+    );
     const [py, lib] = v.stdout.trim().split(' ');
     pyVersions = py ? `${py} (librdkafka ${lib})` : '';
   },
-  command: (args) => [join(venv, 'bin', 'python'), [join(COMPAT_DIR, 'clients', 'python', 'client.py'), ...args]],
+  command: (args) => [
+    join(venv, 'bin', 'python'),
+    [join(COMPAT_DIR, 'clients', 'python', 'client.py'), ...args],
+  ],
   version: () => pyVersions,
 };
 
-export const CLIENTS: ClientDef[] = [kafkajs, javaClient('4.4.0', true), javaClient('3.9.1', true), kcat, franzGo, python];
+export const CLIENTS: ClientDef[] = [
+  kafkajs,
+  javaClient('4.4.0', true),
+  javaClient('3.9.1', true),
+  kcat,
+  franzGo,
+  python,
+];
 
 /** Lets later additions (franz-go, Python) register themselves. */
 export function addClient(c: ClientDef): void {

@@ -20,7 +20,12 @@ export const DIAGNOSES: Diagnosis[] = [
   { rows: /^(consume-group|describe-group|console-consumer-group|consumer-groups)$/, text: GROUPS },
 ];
 
-export function diagnose(client: string, row: string, sluice: Cell, kafka: Cell | undefined): string | undefined {
+export function diagnose(
+  client: string,
+  row: string,
+  sluice: Cell,
+  kafka: Cell | undefined,
+): string | undefined {
   void kafka;
   for (const d of DIAGNOSES) {
     if (!d.rows.test(row)) continue;

@@ -37,12 +37,19 @@ export function renderDoc(d: DocInput): string {
   out.push('');
   out.push(`- Command: \`${d.command}\``);
   out.push(`- Date: ${date}; full run took ${Math.round(d.elapsed)} s on this project's 2-core machine`);
-  out.push(`- Sluice ${d.brokerInfo.sluice?.version ?? '(not run)'}${d.brokerInfo.sluice ? `; ${d.brokerInfo.sluice.notes.join('; ')}` : ''}`);
-  out.push(`- Apache Kafka ${d.brokerInfo.kafka?.version ?? '(not run)'} (org.apache.kafka:kafka_2.13, Java ${process.env.JAVA_VERSION ?? '17'}), group.initial.rebalance.delay.ms=0`);
+  out.push(
+    `- Sluice ${d.brokerInfo.sluice?.version ?? '(not run)'}${d.brokerInfo.sluice ? `; ${d.brokerInfo.sluice.notes.join('; ')}` : ''}`,
+  );
+  out.push(
+    `- Apache Kafka ${d.brokerInfo.kafka?.version ?? '(not run)'} (org.apache.kafka:kafka_2.13, Java ${process.env.JAVA_VERSION ?? '17'}), group.initial.rebalance.delay.ms=0`,
+  );
   out.push(`- Clients: ${d.clients.map((c) => `${c.label}`).join('; ')}`);
-  for (const [id, note] of Object.entries(d.setupNotes)) out.push(`- Not run: **${id}**: ${esc(note.split('\n')[0])}`);
+  for (const [id, note] of Object.entries(d.setupNotes))
+    out.push(`- Not run: **${id}**: ${esc(note.split('\n')[0] ?? '')}`);
   out.push('');
-  out.push('Each cell is **Sluice / Kafka**: ✅ passed, ❌ failed, n/a the client has no such feature, – not run because a step it needs failed.');
+  out.push(
+    'Each cell is **Sluice / Kafka**: ✅ passed, ❌ failed, n/a the client has no such feature, – not run because a step it needs failed.',
+  );
   out.push('');
   out.push(d.matrix);
   out.push('');
@@ -51,23 +58,47 @@ export function renderDoc(d: DocInput): string {
     out.push('');
     out.push('| tool | Sluice | Kafka |');
     out.push('| --- | :---: | :---: |');
-    for (const r of TOOL_ROWS) out.push(`| \`${r.title}\` | ${SYM[d.toolResults.sluice?.[r.id]?.status ?? 'skip']} | ${SYM[d.toolResults.kafka?.[r.id]?.status ?? 'skip']} |`);
+    for (const r of TOOL_ROWS)
+      out.push(
+        `| \`${r.title}\` | ${SYM[d.toolResults.sluice?.[r.id]?.status ?? 'skip']} | ${SYM[d.toolResults.kafka?.[r.id]?.status ?? 'skip']} |`,
+      );
     out.push('');
   }
   out.push('## Scenarios');
   out.push('');
   out.push('Every client uses its own topic (6 partitions, replication factor 1) and runs, in order:');
   out.push('');
-  out.push('1. **metadata + ApiVersions**: connect (every client starts with ApiVersions), describe the cluster: at least one broker, a cluster id.');
-  out.push('2. **create topic**: CreateTopics with 6 partitions; the topic then has 6 partitions with leaders. kcat has no admin API, so its topic is created with kafkajs.');
-  out.push('3. **produce**: 10,000 records `key-i`/`value-i`, idempotent producer, acks=all; Java and kafkajs set the timestamp of record i to start+i ms. All must be acknowledged (kcat reads them back to check).');
-  out.push('4. **key → partition**: the partition each client\'s producer chose for `key-0`…`key-999` (from the produce acknowledgements; kcat: read back) must equal `murmur2(key) % 6`, the Java client\'s rule, and agree across clients. librdkafka clients are configured with `partitioner=murmur2_random` (their default, `consistent_random`, hashes with CRC32).');
-  out.push('5. **group consume**: a group consumer reads 4,000 records, commits exactly what it read, leaves; a new consumer in the same group resumes from the committed offsets. Passes with no record lost and none read twice.');
-  out.push('6. **describe group**: DescribeGroups shows the group Empty after its consumers left; committed offsets sum to 10,000, lag 0.');
-  out.push('7. **offsets by timestamp**: ListOffsets for the timestamp of record 5,000 returns, summed over partitions, exactly 5,000 records at or after it; earliest and latest offsets agree (kcat: the median timestamp read back, each partition checked).');
-  out.push('8. **topic configs**: set `retention.ms=3600000` (Java: IncrementalAlterConfigs; kafkajs: AlterConfigs), DescribeConfigs shows it with source DYNAMIC_TOPIC_CONFIG and `segment.bytes` as a default.');
-  out.push('9. **delete records**: DeleteRecords before offset 100 on partition 0; the low watermark and the earliest offset become 100.');
-  out.push('10. **delete topic**: DeleteTopics; the topic is no longer listed within 10 s.');
+  out.push(
+    '1. **metadata + ApiVersions**: connect (every client starts with ApiVersions), describe the cluster: at least one broker, a cluster id.',
+  );
+  out.push(
+    '2. **create topic**: CreateTopics with 6 partitions; the topic then has 6 partitions with leaders. kcat has no admin API, so its topic is created with kafkajs.',
+  );
+  out.push(
+    '3. **produce**: 10,000 records `key-i`/`value-i`, idempotent producer, acks=all; Java and kafkajs set the timestamp of record i to start+i ms. All must be acknowledged (kcat reads them back to check).',
+  );
+  out.push(
+    "4. **key → partition**: the partition each client's producer chose for `key-0`…`key-999` (from the produce acknowledgements; kcat: read back) must equal `murmur2(key) % 6`, the Java client's rule, and agree across clients. librdkafka clients are configured with `partitioner=murmur2_random` (their default, `consistent_random`, hashes with CRC32).",
+  );
+  out.push(
+    '5. **group consume**: a group consumer reads 4,000 records, commits exactly what it read, leaves; a new consumer in the same group resumes from the committed offsets. Passes with no record lost and none read twice.',
+  );
+  out.push(
+    '6. **describe group**: DescribeGroups shows the group Empty after its consumers left; committed offsets sum to 10,000, lag 0.',
+  );
+  out.push(
+    '7. **offsets by timestamp**: ListOffsets for the timestamp of record 5,000 returns, summed over partitions, exactly 5,000 records at or after it; earliest and latest offsets agree (kcat: the median timestamp read back, each partition checked).',
+  );
+  out.push(
+    '8. **topic configs**: set `retention.ms=3600000` (Java: IncrementalAlterConfigs; kafkajs: AlterConfigs), DescribeConfigs shows it with source DYNAMIC_TOPIC_CONFIG and `segment.bytes` as a default.',
+  );
+  out.push(
+    '9. **delete records**: DeleteRecords before offset 100 on partition 0; the low watermark and the earliest offset become 100.',
+  );
+  out.push(
+    '10. **admin error paths** (Java only): creating an existing topic, a bad config value, replication factor 3 on one broker, describing configs of a missing topic, setting an unknown config, shrinking partitions, deleting records past the end, listing offsets of a missing partition, deleting a missing topic: each must fail with the exception Kafka causes.',
+  );
+  out.push('11. **delete topic**: DeleteTopics; the topic is no longer listed within 10 s.');
   out.push('');
   // Differences
   const diffs: string[] = [];
@@ -77,7 +108,9 @@ export function renderDoc(d: DocInput): string {
       const k = d.results.kafka?.[c.id]?.[r];
       if (s && s.status === 'fail' && (!k || k.status === 'pass')) {
         const why = d.diagnose(c.id, r, s, k);
-        diffs.push(`- **${c.label} — ${d.rowTitles[r] ?? r}**: Sluice: ${esc(s.detail)}${k ? `; Kafka: ${esc(k.detail)}` : ''}.${why ? `\n  *Diagnosis:* ${why}` : ''}`);
+        diffs.push(
+          `- **${c.label} — ${d.rowTitles[r] ?? r}**: Sluice: ${esc(s.detail)}${k ? `; Kafka: ${esc(k.detail)}` : ''}.${why ? `\n  *Diagnosis:* ${why}` : ''}`,
+        );
       }
     }
   }
@@ -86,14 +119,17 @@ export function renderDoc(d: DocInput): string {
     const k = d.toolResults.kafka?.[t.id];
     if (s && s.status === 'fail' && (!k || k.status === 'pass')) {
       const why = d.diagnose('kafka-tools', t.id, s, k);
-      diffs.push(`- **\`${t.title}\`**: Sluice: ${esc(s.detail)}${k ? `; Kafka: ${esc(k.detail)}` : ''}.${why ? `\n  *Diagnosis:* ${why}` : ''}`);
+      diffs.push(
+        `- **\`${t.title}\`**: Sluice: ${esc(s.detail)}${k ? `; Kafka: ${esc(k.detail)}` : ''}.${why ? `\n  *Diagnosis:* ${why}` : ''}`,
+      );
     }
   }
   const kafkaFails: string[] = [];
-  for (const c of d.clients) for (const r of d.rows) {
-    const k = d.results.kafka?.[c.id]?.[r];
-    if (k?.status === 'fail') kafkaFails.push(`- ${c.label} — ${d.rowTitles[r] ?? r}: ${esc(k.detail)}`);
-  }
+  for (const c of d.clients)
+    for (const r of d.rows) {
+      const k = d.results.kafka?.[c.id]?.[r];
+      if (k?.status === 'fail') kafkaFails.push(`- ${c.label} — ${d.rowTitles[r] ?? r}: ${esc(k.detail)}`);
+    }
   out.push('## Differences');
   out.push('');
   if (diffs.length === 0) out.push('None: every cell that passes on Kafka passes on Sluice.');
@@ -104,27 +140,37 @@ export function renderDoc(d: DocInput): string {
   }
   if (kafkaFails.length) {
     out.push('');
-    out.push('Cells that fail on the reference broker too (a problem of the suite or the client, not of Sluice):');
+    out.push(
+      'Cells that fail on the reference broker too (a problem of the suite or the client, not of Sluice):',
+    );
     out.push('');
     out.push(...kafkaFails);
   }
-  for (const n of d.extraNotes ?? []) out.push('', n);
+  if (d.extraNotes?.length) out.push('', ...d.extraNotes);
   out.push('');
   out.push('## Supported API keys and versions');
   out.push('');
-  out.push(`What each broker advertises in its ApiVersions response (queried by the runner, v0), Sluice beside Apache Kafka ${KAFKA_VERSION}.`);
+  out.push(
+    `What each broker advertises in its ApiVersions response (queried by the runner, v0), Sluice beside Apache Kafka ${KAFKA_VERSION}.`,
+  );
   out.push('');
   out.push(d.apiTable);
   out.push('');
   out.push('## Running it');
   out.push('');
   out.push('```sh');
-  out.push('npm run compat                                   # every client and tool, both brokers; rewrites this page');
+  out.push(
+    'npm run compat                                   # every client and tool, both brokers; rewrites this page',
+  );
   out.push('npm run compat -- --clients kafkajs,java-4.4.0,kcat --brokers sluice   # the CI subset');
-  out.push('node --import tsx compat/kafka-reference.ts start | stop               # the reference broker alone');
+  out.push(
+    'node --import tsx compat/kafka-reference.ts start | stop               # the reference broker alone',
+  );
   out.push('```');
   out.push('');
-  out.push('Needs Java 17 + Maven (the reference broker, the Java client and the tools), kcat, Node 20. Downloads (Kafka jars, Maven builds, Go modules, Python wheels) are cached under `compat/.cache`.');
+  out.push(
+    'Needs Java 17 + Maven (the reference broker, the Java client and the tools), kcat, Node 20. Downloads (Kafka jars, Maven builds, Go modules, Python wheels) are cached under `compat/.cache`.',
+  );
   out.push('');
   return out.join('\n');
 }

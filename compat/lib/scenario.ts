@@ -14,6 +14,7 @@ export const SCENARIOS = [
   'offsets-by-time',
   'configs',
   'delete-records',
+  'errors',
   'delete-topic',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -41,8 +42,9 @@ export interface ScenarioResult {
 
 /** Kafka's murmur2 as the Java client's partitioner uses it: toPositive(murmur2(key)) % n. */
 export function murmur2Partition(keyStr: string, n: number): number {
-  const data = Buffer.from(keyStr, 'utf8');
-  const length = data.length;
+  const buf = Buffer.from(keyStr, 'utf8');
+  const data = (i: number) => buf[i] ?? 0;
+  const length = buf.length;
   const seed = 0x9747b28c;
   const m = 0x5bd1e995;
   const r = 24;
@@ -50,7 +52,11 @@ export function murmur2Partition(keyStr: string, n: number): number {
   const length4 = length >> 2;
   for (let i = 0; i < length4; i++) {
     const i4 = i * 4;
-    let k = (data[i4] & 0xff) + ((data[i4 + 1] & 0xff) << 8) + ((data[i4 + 2] & 0xff) << 16) + ((data[i4 + 3] & 0xff) << 24);
+    let k =
+      (data(i4) & 0xff) +
+      ((data(i4 + 1) & 0xff) << 8) +
+      ((data(i4 + 2) & 0xff) << 16) +
+      ((data(i4 + 3) & 0xff) << 24);
     k = Math.imul(k, m);
     k ^= k >>> r;
     k = Math.imul(k, m);
@@ -59,10 +65,10 @@ export function murmur2Partition(keyStr: string, n: number): number {
   }
   const rem = length % 4;
   const base = length & ~3;
-  if (rem === 3) h ^= (data[base + 2] & 0xff) << 16;
-  if (rem >= 2) h ^= (data[base + 1] & 0xff) << 8;
+  if (rem === 3) h ^= (data(base + 2) & 0xff) << 16;
+  if (rem >= 2) h ^= (data(base + 1) & 0xff) << 8;
   if (rem >= 1) {
-    h ^= data[base] & 0xff;
+    h ^= data(base) & 0xff;
     h = Math.imul(h, m);
   }
   h ^= h >>> 13;
@@ -75,7 +81,7 @@ export function murmur2Partition(keyStr: string, n: number): number {
 export function parseArgs(argv: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
+    const a = argv[i] ?? '';
     if (a.startsWith('--')) {
       const next = argv[i + 1];
       if (next === undefined || next.startsWith('--')) out[a.slice(2)] = 'true';

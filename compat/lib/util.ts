@@ -4,7 +4,7 @@
  * progress lines.
  */
 
-import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import net from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +45,11 @@ export interface RunResult {
 }
 
 /** Runs a command to completion, capturing output; kills its process group after timeoutMs. */
-export function run(cmd: string, args: string[], opts: SpawnOptions & { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: SpawnOptions & { timeoutMs?: number; input?: string } = {},
+): Promise<RunResult> {
   const start = Date.now();
   return new Promise((res, rej) => {
     const child = spawn(cmd, args, { ...opts, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
@@ -145,7 +149,11 @@ export function apiVersions(host: string, port: number, timeoutMs = 3000): Promi
       const out: ApiVersionRange[] = [];
       for (let i = 0; i < n; i++) {
         const o = 10 + i * 6;
-        out.push({ apiKey: r.readInt16BE(o), minVersion: r.readInt16BE(o + 2), maxVersion: r.readInt16BE(o + 4) });
+        out.push({
+          apiKey: r.readInt16BE(o),
+          minVersion: r.readInt16BE(o + 2),
+          maxVersion: r.readInt16BE(o + 4),
+        });
       }
       res(out);
     });
@@ -153,7 +161,12 @@ export function apiVersions(host: string, port: number, timeoutMs = 3000): Promi
 }
 
 /** Polls ApiVersions until the broker answers, or throws after timeoutMs (or when alive() turns false). */
-export async function waitForApiVersions(host: string, port: number, timeoutMs: number, alive: () => boolean = () => true): Promise<ApiVersionRange[]> {
+export async function waitForApiVersions(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  alive: () => boolean = () => true,
+): Promise<ApiVersionRange[]> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -165,5 +178,7 @@ export async function waitForApiVersions(host: string, port: number, timeoutMs: 
       await sleep(300);
     }
   }
-  throw new Error(`${host}:${port} did not answer ApiVersions within ${timeoutMs} ms (${(last as Error)?.message})`);
+  throw new Error(
+    `${host}:${port} did not answer ApiVersions within ${timeoutMs} ms (${(last as Error)?.message})`,
+  );
 }

@@ -84,6 +84,7 @@ public final class Client {
                 case "configs" -> configs();
                 case "delete-records" -> deleteRecords();
                 case "delete-topic" -> deleteTopic();
+                case "errors" -> errors();
                 default -> new Out(false, "unknown scenario " + scenario, null);
             };
         } catch (Throwable t) {
@@ -328,8 +329,11 @@ public final class Client {
             ConfigEntry seg = c.get("segment.bytes");
             boolean ok = set != null && ALTER_VALUE.equals(set.value()) && set.source() == ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG
                 && seg != null && seg.isDefault();
+            StringBuilder names = new StringBuilder("[");
+            c.entries().stream().map(ConfigEntry::name).sorted().forEach(n -> names.append(names.length() > 1 ? "," : "").append(q(n)));
+            names.append("]");
             return new Out(ok, c.entries().size() + " entries; " + ALTER_NAME + "=" + (set == null ? null : set.value() + " (" + set.source() + ")")
-                + "; segment.bytes=" + (seg == null ? null : seg.value() + " (" + seg.source() + ")"), null);
+                + "; segment.bytes=" + (seg == null ? null : seg.value() + " (" + seg.source() + ")"), "{\"names\":" + names + "}");
         }
     }
 
@@ -339,6 +343,56 @@ public final class Client {
             long low = a.deleteRecords(Map.of(tp, RecordsToDelete.beforeOffset(DELETE_BEFORE))).lowWatermarks().get(tp).get(30, TimeUnit.SECONDS).lowWatermark();
             long earliest = ends(a, OffsetSpec.earliest()).get(tp);
             return new Out(low == DELETE_BEFORE && earliest == DELETE_BEFORE, "low watermark " + low + ", earliest offset " + earliest + " (want " + DELETE_BEFORE + ")", null);
+        }
+    }
+
+    /** What one admin call failed with: the exception's simple name, or "ok". */
+    static String outcome(org.apache.kafka.common.KafkaFuture<?> f) {
+        try {
+            f.get(30, TimeUnit.SECONDS);
+            return "ok";
+        } catch (ExecutionException e) {
+            return e.getCause() == null ? "ExecutionException" : e.getCause().getClass().getSimpleName();
+        } catch (Exception e) {
+            return e.getClass().getSimpleName();
+        }
+    }
+
+    /** Error paths: each admin call must fail with the exception Kafka's own broker causes. */
+    static Out errors() throws Exception {
+        try (Admin a = admin()) {
+            String missing = topic + "-missing";
+            Map<String, String> want = new java.util.LinkedHashMap<>();
+            Map<String, String> got = new java.util.LinkedHashMap<>();
+            want.put("create existing topic", "TopicExistsException");
+            got.put("create existing topic", outcome(a.createTopics(List.of(new NewTopic(topic, PARTITIONS, (short) 1))).all()));
+            want.put("create with retention.ms=abc", "InvalidConfigurationException");
+            got.put("create with retention.ms=abc", outcome(a.createTopics(List.of(new NewTopic(missing + "-bad", 1, (short) 1).configs(Map.of("retention.ms", "abc")))).all()));
+            want.put("create with replication factor 3 on one broker", "InvalidReplicationFactorException");
+            got.put("create with replication factor 3 on one broker", outcome(a.createTopics(List.of(new NewTopic(missing + "-rf", 1, (short) 3))).all()));
+            want.put("describe configs of a missing topic", "UnknownTopicOrPartitionException");
+            got.put("describe configs of a missing topic", outcome(a.describeConfigs(List.of(new ConfigResource(ConfigResource.Type.TOPIC, missing))).all()));
+            want.put("set an unknown topic config", "InvalidConfigurationException");
+            got.put("set an unknown topic config", outcome(a.incrementalAlterConfigs(Map.of(new ConfigResource(ConfigResource.Type.TOPIC, topic),
+                List.of(new AlterConfigOp(new ConfigEntry("no.such.config", "1"), AlterConfigOp.OpType.SET)))).all()));
+            want.put("decrease the partition count", "InvalidPartitionsException");
+            got.put("decrease the partition count", outcome(a.createPartitions(Map.of(topic, org.apache.kafka.clients.admin.NewPartitions.increaseTo(2))).all()));
+            want.put("delete records past the end", "OffsetOutOfRangeException");
+            got.put("delete records past the end", outcome(a.deleteRecords(Map.of(new TopicPartition(topic, 0), RecordsToDelete.beforeOffset(1_000_000))).all()));
+            // the admin client waits (timeoutMs) for the partition to appear in metadata, on Kafka too
+            want.put("list offsets of a missing partition", "TimeoutException");
+            Map<TopicPartition, OffsetSpec> bad = Map.of(new TopicPartition(topic, 99), OffsetSpec.latest());
+            got.put("list offsets of a missing partition", outcome(a.listOffsets(bad, new org.apache.kafka.clients.admin.ListOffsetsOptions().timeoutMs(5000)).all()));
+            want.put("delete a missing topic", "UnknownTopicOrPartitionException");
+            got.put("delete a missing topic", outcome(a.deleteTopics(List.of(missing)).all()));
+            List<String> bads = new ArrayList<>();
+            StringBuilder data = new StringBuilder("{");
+            for (String k : want.keySet()) {
+                if (!want.get(k).equals(got.get(k))) bads.add(k + ": " + got.get(k) + " (want " + want.get(k) + ")");
+                data.append(data.length() > 1 ? "," : "").append(q(k)).append(":").append(q(got.get(k)));
+            }
+            data.append("}");
+            return new Out(bads.isEmpty(), bads.isEmpty() ? want.size() + " error paths answered as Kafka does" : String.join("; ", bads), data.toString());
         }
     }
 
