@@ -32,7 +32,11 @@ const children: ChildProcess[] = [];
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | null | undefined | false>): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  fn: () => Promise<T | null | undefined | false>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -42,7 +46,10 @@ async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T |
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`,
+      );
     await sleep(100);
   }
 }
@@ -85,21 +92,35 @@ async function describeAssignment(groupId: string, topic: string) {
   return {
     state: g.state,
     members: g.members.map((m) => {
-      const decoded = m.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null;
-      return { memberId: m.memberId, partitions: [...(decoded?.assignment[topic] ?? [])].sort((a, b) => a - b) };
+      const decoded =
+        m.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null;
+      return {
+        memberId: m.memberId,
+        partitions: [...(decoded?.assignment[topic] ?? [])].sort((a, b) => a - b),
+      };
     }),
   };
 }
 
 /** Waits until the group is Stable with `n` members whose assignments are disjoint and cover 0..partitions-1. */
-async function waitForBalanced(groupId: string, topic: string, n: number, partitions: number, timeoutMs: number) {
-  return waitFor(`${groupId} Stable with ${n} members covering ${partitions} partitions`, timeoutMs, async () => {
-    const d = await describeAssignment(groupId, topic);
-    if (d.state !== 'Stable' || d.members.length !== n) return null;
-    const all = d.members.flatMap((m) => m.partitions).sort((a, b) => a - b);
-    if (all.length !== partitions || all.some((p, i) => p !== i)) return null;
-    return d;
-  });
+async function waitForBalanced(
+  groupId: string,
+  topic: string,
+  n: number,
+  partitions: number,
+  timeoutMs: number,
+) {
+  return waitFor(
+    `${groupId} Stable with ${n} members covering ${partitions} partitions`,
+    timeoutMs,
+    async () => {
+      const d = await describeAssignment(groupId, topic);
+      if (d.state !== 'Stable' || d.members.length !== n) return null;
+      const all = d.members.flatMap((m) => m.partitions).sort((a, b) => a - b);
+      if (all.length !== partitions || all.some((p, i) => p !== i)) return null;
+      return d;
+    },
+  );
 }
 
 async function committed(groupId: string, topic: string): Promise<Map<number, number>> {
@@ -124,7 +145,10 @@ function spawnChildConsumer(groupId: string, topic: string): Promise<ChildProces
     await c.subscribe({ topic: ${JSON.stringify(topic)}, fromBeginning: true });
     await c.run({ eachMessage: async () => {} });
   `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -182,7 +206,12 @@ describe('consumer groups with kafkajs', { timeout: 180_000 }, () => {
     const child = await spawnChildConsumer('grp-main', TOPIC);
 
     const three = await waitForBalanced('grp-main', TOPIC, 3, 6, 60_000);
-    for (const m of three.members) assert.equal(m.partitions.length, 2, `range/round-robin gives each member 2 of 6: ${JSON.stringify(three.members)}`);
+    for (const m of three.members)
+      assert.equal(
+        m.partitions.length,
+        2,
+        `range/round-robin gives each member 2 of 6: ${JSON.stringify(three.members)}`,
+      );
 
     // The child is killed: no LeaveGroup. Its partitions move once its session expires.
     const killedAt = Date.now();
@@ -237,7 +266,10 @@ describe('consumer groups with kafkajs', { timeout: 180_000 }, () => {
       return [...e].every(([p, end]) => cm.get(p) === end);
     });
     const before = await committed(group, topic);
-    assert.equal([...before.values()].reduce((a, b) => a + b, 0), 300);
+    assert.equal(
+      [...before.values()].reduce((a, b) => a + b, 0),
+      300,
+    );
 
     await broker.restart();
 
@@ -248,7 +280,11 @@ describe('consumer groups with kafkajs', { timeout: 180_000 }, () => {
     // The running consumer carries on after the restart: new records arrive, old ones are not
     // delivered again (everything before the restart was committed).
     await produceValues(topic, 300, 400);
-    await waitFor('the running consumer to read the post-restart records', 60_000, async () => received.length >= 400);
+    await waitFor(
+      'the running consumer to read the post-restart records',
+      60_000,
+      async () => received.length >= 400,
+    );
     await sleep(1000);
     assert.equal(received.length, 400, 'no re-delivery of committed records');
     assert.deepEqual(new Set(received).size, 400);

@@ -14,14 +14,23 @@
  */
 
 import { EMPTY_BUFFER } from '../protocol/codec-support.js';
-import { decodeConsumerProtocolSubscription, ConsumerProtocolSubscriptionVersions } from '../protocol/generated/consumer-protocol-subscription.js';
+import {
+  ConsumerProtocolSubscriptionVersions,
+  decodeConsumerProtocolSubscription,
+} from '../protocol/generated/consumer-protocol-subscription.js';
 import { Reader } from '../protocol/primitives.js';
 import { OffsetStore } from './offsets.js';
 import type { TimerHandle } from './time.js';
 
 export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead';
 
-export const GROUP_STATES: GroupState[] = ['Empty', 'PreparingRebalance', 'CompletingRebalance', 'Stable', 'Dead'];
+export const GROUP_STATES: GroupState[] = [
+  'Empty',
+  'PreparingRebalance',
+  'CompletingRebalance',
+  'Stable',
+  'Dead',
+];
 
 export const CONSUMER_PROTOCOL_TYPE = 'consumer';
 
@@ -187,7 +196,8 @@ export class ClassicGroup {
     const m = this.members.get(memberId);
     if (!m) return;
     this.members.delete(memberId);
-    if (m.groupInstanceId !== null && this.staticMembers.get(m.groupInstanceId) === memberId) this.staticMembers.delete(m.groupInstanceId);
+    if (m.groupInstanceId !== null && this.staticMembers.get(m.groupInstanceId) === memberId)
+      this.staticMembers.delete(m.groupInstanceId);
     this.pendingSyncMembers.delete(memberId);
     if (this.leaderId === memberId) this.leaderId = this.members.keys().next().value ?? null;
   }
@@ -246,7 +256,8 @@ export class ClassicGroup {
   }
 
   computeSubscribedTopics(): Set<string> | null {
-    if (this.protocolType !== CONSUMER_PROTOCOL_TYPE || this.protocolName === null || this.members.size === 0) return null;
+    if (this.protocolType !== CONSUMER_PROTOCOL_TYPE || this.protocolName === null || this.members.size === 0)
+      return null;
     const topics = new Set<string>();
     for (const m of this.members.values()) {
       const parsed = parseConsumerSubscription(m.metadata(this.protocolName));
@@ -273,7 +284,8 @@ export function parseConsumerSubscription(metadata: Buffer): string[] | null {
     const r = new Reader(metadata);
     const version = r.int16();
     if (version < 0) return null;
-    return decodeConsumerProtocolSubscription(r, Math.min(version, ConsumerProtocolSubscriptionVersions.max)).topics;
+    return decodeConsumerProtocolSubscription(r, Math.min(version, ConsumerProtocolSubscriptionVersions.max))
+      .topics;
   } catch {
     return null;
   }

@@ -17,7 +17,7 @@ import { test } from 'node:test';
 import { ErrorCode } from '../protocol/errors.js';
 import { GroupCoordinator } from './coordinator.js';
 import { InMemoryGroupLog } from './group-log.js';
-import { flushMicrotasks, ManualTime } from './time.js';
+import { ManualTime, flushMicrotasks } from './time.js';
 
 const PARTITIONS = 6;
 const SESSION_MS = 10000;
@@ -75,7 +75,12 @@ class SimClient {
       for (;;) {
         await this.time.sleep(HEARTBEAT_MS);
         if (!this.alive) return;
-        const hb = this.coord().heartbeat({ groupId: GROUP, generationId: this.generation, memberId: this.memberId, groupInstanceId: this.instanceId });
+        const hb = this.coord().heartbeat({
+          groupId: GROUP,
+          generationId: this.generation,
+          memberId: this.memberId,
+          groupInstanceId: this.instanceId,
+        });
         if (hb === ErrorCode.NONE) continue;
         this.trace.push(`${this.name} heartbeat ${ErrorCode[hb]}`);
         this.revoke();
@@ -133,7 +138,9 @@ class SimClient {
         assignments.push({ memberId: id, assignment: Buffer.from(JSON.stringify(parts)) });
       });
     }
-    this.trace.push(`${this.name} joined gen ${j.generationId} as ${j.memberId}${j.leader === j.memberId ? ' (leader)' : ''}`);
+    this.trace.push(
+      `${this.name} joined gen ${j.generationId} as ${j.memberId}${j.leader === j.memberId ? ' (leader)' : ''}`,
+    );
     const s = await this.coord().syncGroup({
       groupId: GROUP,
       generationId: j.generationId,
@@ -158,7 +165,8 @@ class SimClient {
   leave(): void {
     this.left = true;
     this.revoke();
-    if (this.memberId !== '') this.coord().leaveGroup(GROUP, [{ memberId: this.memberId, groupInstanceId: this.instanceId }]);
+    if (this.memberId !== '')
+      this.coord().leaveGroup(GROUP, [{ memberId: this.memberId, groupInstanceId: this.instanceId }]);
   }
 }
 
@@ -199,7 +207,11 @@ async function runSimulation(seed: number, trace: string[]): Promise<void> {
       for (const p of c.owned) {
         const k = `${c.generation}:${p}`;
         const other = owner.get(k);
-        assert.equal(other, undefined, `${when}: partition ${p} owned by ${other} and ${c.name} in generation ${c.generation}`);
+        assert.equal(
+          other,
+          undefined,
+          `${when}: partition ${p} owned by ${other} and ${c.name} in generation ${c.generation}`,
+        );
         owner.set(k, c.name);
       }
     }
@@ -257,10 +269,18 @@ async function runSimulation(seed: number, trace: string[]): Promise<void> {
   // Static instance ids used twice concurrently: only one incarnation is a member.
   const members = new Set(g.members.keys());
   const inGroup = live.filter((c) => members.has(c.memberId));
-  assert.equal(inGroup.length, members.size, `members ${[...members]} vs live ${live.map((c) => `${c.name}:${c.memberId}`)}`);
+  assert.equal(
+    inGroup.length,
+    members.size,
+    `members ${[...members]} vs live ${live.map((c) => `${c.name}:${c.memberId}`)}`,
+  );
   const owned: number[] = [];
   for (const c of inGroup) {
-    assert.equal(c.generation, g.generationId, `${c.name} in generation ${c.generation}, group in ${g.generationId}`);
+    assert.equal(
+      c.generation,
+      g.generationId,
+      `${c.name} in generation ${c.generation}, group in ${g.generationId}`,
+    );
     owned.push(...c.owned);
   }
   assert.deepEqual(
@@ -269,20 +289,32 @@ async function runSimulation(seed: number, trace: string[]): Promise<void> {
     'every partition owned exactly once',
   );
   // Two live incarnations of one static instance: the fenced one must not own anything current.
-  for (const c of live) if (!members.has(c.memberId)) assert.deepEqual(c.owned.filter(() => c.generation === g.generationId), [], `${c.name} outside the group owns partitions`);
+  for (const c of live)
+    if (!members.has(c.memberId))
+      assert.deepEqual(
+        c.owned.filter(() => c.generation === g.generationId),
+        [],
+        `${c.name} outside the group owns partitions`,
+      );
   // Stop the clients' loops (their timers die with this ManualTime).
   for (const c of clients) c.crashed = true;
 }
 
-test('seeded simulation: no double ownership within a generation; eventual full ownership', { timeout: 60_000 }, async () => {
-  const count = Number(process.env.SIM_SEEDS ?? 200);
-  const only = process.env.SIM_SEED ? [Number(process.env.SIM_SEED)] : Array.from({ length: count }, (_, i) => i + 1);
-  for (const seed of only) {
-    try {
-      await simulate(seed);
-    } catch (err) {
-      (err as Error).message = `seed ${seed}: ${(err as Error).message}`;
-      throw err;
+test(
+  'seeded simulation: no double ownership within a generation; eventual full ownership',
+  { timeout: 60_000 },
+  async () => {
+    const count = Number(process.env.SIM_SEEDS ?? 200);
+    const only = process.env.SIM_SEED
+      ? [Number(process.env.SIM_SEED)]
+      : Array.from({ length: count }, (_, i) => i + 1);
+    for (const seed of only) {
+      try {
+        await simulate(seed);
+      } catch (err) {
+        (err as Error).message = `seed ${seed}: ${(err as Error).message}`;
+        throw err;
+      }
     }
-  }
-});
+  },
+);

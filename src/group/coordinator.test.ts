@@ -10,10 +10,16 @@ import { describe, test } from 'node:test';
 import { ErrorCode } from '../protocol/errors.js';
 import { encodeConsumerProtocolSubscription } from '../protocol/generated/consumer-protocol-subscription.js';
 import { Writer } from '../protocol/primitives.js';
-import { type GroupCoordinatorConfig, GroupCoordinator, type JoinGroupParams, javaStringHashCode, partitionForGroup } from './coordinator.js';
+import {
+  GroupCoordinator,
+  type GroupCoordinatorConfig,
+  type JoinGroupParams,
+  javaStringHashCode,
+  partitionForGroup,
+} from './coordinator.js';
 import { InMemoryGroupLog } from './group-log.js';
 import { decodeGroupRecord } from './records.js';
-import { flushMicrotasks, ManualTime } from './time.js';
+import { ManualTime, flushMicrotasks } from './time.js';
 
 function subscription(topics: string[]): Buffer {
   const w = new Writer(64);
@@ -29,7 +35,10 @@ interface Env {
   restart(): Promise<GroupCoordinator>;
 }
 
-async function setup(config: Partial<GroupCoordinatorConfig> = {}, log = new InMemoryGroupLog(50)): Promise<Env> {
+async function setup(
+  config: Partial<GroupCoordinatorConfig> = {},
+  log = new InMemoryGroupLog(50),
+): Promise<Env> {
   const time = new ManualTime();
   let n = 0;
   const make = async () => {
@@ -88,7 +97,10 @@ async function tick(env: Env, ms = 0): Promise<void> {
 }
 
 /** One member forms generation 1 and syncs; returns its member id. */
-async function singleStable(env: Env, over: Partial<JoinGroupParams> = {}): Promise<{ memberId: string; generationId: number }> {
+async function singleStable(
+  env: Env,
+  over: Partial<JoinGroupParams> = {},
+): Promise<{ memberId: string; generationId: number }> {
   // Static members are not asked for a member id first (KIP-345).
   const p = over.groupInstanceId ? env.coord.joinGroup(joinParams(over)) : joinNew(env, over);
   await tick(env);
@@ -152,7 +164,10 @@ describe('JoinGroup / SyncGroup / Heartbeat', () => {
     const bJoin = joinNew(env, { clientId: 'b' });
     await tick(env);
     assert.equal(env.coord.group('g')!.state, 'PreparingRebalance');
-    assert.equal(env.coord.heartbeat({ groupId: 'g', generationId: 1, memberId: a.memberId, groupInstanceId: null }), ErrorCode.REBALANCE_IN_PROGRESS);
+    assert.equal(
+      env.coord.heartbeat({ groupId: 'g', generationId: 1, memberId: a.memberId, groupInstanceId: null }),
+      ErrorCode.REBALANCE_IN_PROGRESS,
+    );
     const aJoin = env.coord.joinGroup(joinParams({ memberId: a.memberId, clientId: 'a' }));
     await tick(env);
     const [ja, jb] = await Promise.all([aJoin, bJoin]);
@@ -164,14 +179,25 @@ describe('JoinGroup / SyncGroup / Heartbeat', () => {
     // Follower syncs first and waits.
     let bSynced = false;
     const bSync = env.coord
-      .syncGroup({ groupId: 'g', generationId: 2, memberId: jb.memberId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] })
+      .syncGroup({
+        groupId: 'g',
+        generationId: 2,
+        memberId: jb.memberId,
+        groupInstanceId: null,
+        protocolType: null,
+        protocolName: null,
+        assignments: [],
+      })
       .then((r) => {
         bSynced = true;
         return r;
       });
     await tick(env);
     assert.equal(bSynced, false);
-    assert.equal(env.coord.heartbeat({ groupId: 'g', generationId: 2, memberId: jb.memberId, groupInstanceId: null }), 0);
+    assert.equal(
+      env.coord.heartbeat({ groupId: 'g', generationId: 2, memberId: jb.memberId, groupInstanceId: null }),
+      0,
+    );
     const aSync = await env.coord.syncGroup({
       groupId: 'g',
       generationId: 2,
@@ -188,13 +214,38 @@ describe('JoinGroup / SyncGroup / Heartbeat', () => {
     assert.equal((await bSync).assignment.toString(), 'BB');
     assert.equal(env.coord.group('g')!.state, 'Stable');
     // Heartbeats with the wrong generation, member or static id.
-    assert.equal(env.coord.heartbeat({ groupId: 'g', generationId: 1, memberId: a.memberId, groupInstanceId: null }), ErrorCode.ILLEGAL_GENERATION);
-    assert.equal(env.coord.heartbeat({ groupId: 'g', generationId: 2, memberId: 'nope', groupInstanceId: null }), ErrorCode.UNKNOWN_MEMBER_ID);
-    assert.equal(env.coord.heartbeat({ groupId: 'nope', generationId: 2, memberId: 'x', groupInstanceId: null }), ErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal(
+      env.coord.heartbeat({ groupId: 'g', generationId: 1, memberId: a.memberId, groupInstanceId: null }),
+      ErrorCode.ILLEGAL_GENERATION,
+    );
+    assert.equal(
+      env.coord.heartbeat({ groupId: 'g', generationId: 2, memberId: 'nope', groupInstanceId: null }),
+      ErrorCode.UNKNOWN_MEMBER_ID,
+    );
+    assert.equal(
+      env.coord.heartbeat({ groupId: 'nope', generationId: 2, memberId: 'x', groupInstanceId: null }),
+      ErrorCode.UNKNOWN_MEMBER_ID,
+    );
     // A SyncGroup of an old generation.
-    const stale = await env.coord.syncGroup({ groupId: 'g', generationId: 1, memberId: a.memberId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] });
+    const stale = await env.coord.syncGroup({
+      groupId: 'g',
+      generationId: 1,
+      memberId: a.memberId,
+      groupInstanceId: null,
+      protocolType: null,
+      protocolName: null,
+      assignments: [],
+    });
     assert.equal(stale.errorCode, ErrorCode.ILLEGAL_GENERATION);
-    const wrongProto = await env.coord.syncGroup({ groupId: 'g', generationId: 2, memberId: a.memberId, groupInstanceId: null, protocolType: null, protocolName: 'other', assignments: [] });
+    const wrongProto = await env.coord.syncGroup({
+      groupId: 'g',
+      generationId: 2,
+      memberId: a.memberId,
+      groupInstanceId: null,
+      protocolType: null,
+      protocolName: 'other',
+      assignments: [],
+    });
     assert.equal(wrongProto.errorCode, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
   });
 
@@ -215,9 +266,13 @@ describe('JoinGroup / SyncGroup / Heartbeat', () => {
   test('group.initial.rebalance.delay.ms: the first rebalance waits, and new joins extend it', async () => {
     const env = await setup({ initialRebalanceDelayMs: 3000 });
     const results: number[] = [];
-    const a = joinNew(env, { clientId: 'a', rebalanceTimeoutMs: 10000 }).then((r) => (results.push(r.generationId), r));
+    const record = <T extends { generationId: number }>(r: T): T => {
+      results.push(r.generationId);
+      return r;
+    };
+    const a = joinNew(env, { clientId: 'a', rebalanceTimeoutMs: 10000 }).then(record);
     await tick(env, 2000);
-    const b = joinNew(env, { clientId: 'b', rebalanceTimeoutMs: 10000 }).then((r) => (results.push(r.generationId), r));
+    const b = joinNew(env, { clientId: 'b', rebalanceTimeoutMs: 10000 }).then(record);
     await tick(env, 1000); // 3000: first delay over, a member was added -> one more delay
     assert.deepEqual(results, []);
     await tick(env, 3000);
@@ -232,7 +287,9 @@ describe('JoinGroup / SyncGroup / Heartbeat', () => {
     const a = await singleStable(env, { clientId: 'a', sessionTimeoutMs: 10000 });
     const bJoin = joinNew(env, { clientId: 'b', sessionTimeoutMs: 10000 });
     await tick(env);
-    const aJoin = env.coord.joinGroup(joinParams({ memberId: a.memberId, clientId: 'a', sessionTimeoutMs: 10000 }));
+    const aJoin = env.coord.joinGroup(
+      joinParams({ memberId: a.memberId, clientId: 'a', sessionTimeoutMs: 10000 }),
+    );
     await tick(env);
     const [ja, jb] = await Promise.all([aJoin, bJoin]);
     for (const j of [ja, jb]) {
@@ -251,12 +308,19 @@ describe('JoinGroup / SyncGroup / Heartbeat', () => {
     // Only B heartbeats; A's session runs out.
     for (let t = 0; t < 12; t++) {
       await tick(env, 1000);
-      const hb = env.coord.heartbeat({ groupId: 'g', generationId: 2, memberId: jb.memberId, groupInstanceId: null });
+      const hb = env.coord.heartbeat({
+        groupId: 'g',
+        generationId: 2,
+        memberId: jb.memberId,
+        groupInstanceId: null,
+      });
       if (t < 9) assert.equal(hb, 0, `t=${t}`);
       else assert.equal(hb, ErrorCode.REBALANCE_IN_PROGRESS, `t=${t}`);
     }
     assert.equal(env.coord.group('g')!.has(a.memberId), false);
-    const again = env.coord.joinGroup(joinParams({ memberId: jb.memberId, clientId: 'b', sessionTimeoutMs: 10000 }));
+    const again = env.coord.joinGroup(
+      joinParams({ memberId: jb.memberId, clientId: 'b', sessionTimeoutMs: 10000 }),
+    );
     await tick(env);
     const r = await again;
     assert.equal(r.generationId, 3);
@@ -273,18 +337,40 @@ describe('JoinGroup / SyncGroup / Heartbeat', () => {
 
   test('request validation: group id, session timeout, protocols, group size', async () => {
     const env = await setup({ maxSize: 1 });
-    assert.equal((await env.coord.joinGroup(joinParams({ groupId: '' }))).errorCode, ErrorCode.INVALID_GROUP_ID);
-    assert.equal((await env.coord.joinGroup(joinParams({ sessionTimeoutMs: 5999 }))).errorCode, ErrorCode.INVALID_SESSION_TIMEOUT);
-    assert.equal((await env.coord.joinGroup(joinParams({ sessionTimeoutMs: 1800001 }))).errorCode, ErrorCode.INVALID_SESSION_TIMEOUT);
-    assert.equal((await env.coord.joinGroup(joinParams({ protocols: [] }))).errorCode, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
-    assert.equal((await env.coord.joinGroup(joinParams({ memberId: 'ghost' }))).errorCode, ErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal(
+      (await env.coord.joinGroup(joinParams({ groupId: '' }))).errorCode,
+      ErrorCode.INVALID_GROUP_ID,
+    );
+    assert.equal(
+      (await env.coord.joinGroup(joinParams({ sessionTimeoutMs: 5999 }))).errorCode,
+      ErrorCode.INVALID_SESSION_TIMEOUT,
+    );
+    assert.equal(
+      (await env.coord.joinGroup(joinParams({ sessionTimeoutMs: 1800001 }))).errorCode,
+      ErrorCode.INVALID_SESSION_TIMEOUT,
+    );
+    assert.equal(
+      (await env.coord.joinGroup(joinParams({ protocols: [] }))).errorCode,
+      ErrorCode.INCONSISTENT_GROUP_PROTOCOL,
+    );
+    assert.equal(
+      (await env.coord.joinGroup(joinParams({ memberId: 'ghost' }))).errorCode,
+      ErrorCode.UNKNOWN_MEMBER_ID,
+    );
     assert.equal(env.coord.listGroups([], []).groups.length, 0, 'failed joins leave no group behind');
     await singleStable(env);
     assert.equal((await env.coord.joinGroup(joinParams())).errorCode, ErrorCode.GROUP_MAX_SIZE_REACHED);
     env.coord.config.maxSize = 10;
-    assert.equal((await env.coord.joinGroup(joinParams({ protocolType: 'connect' }))).errorCode, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
     assert.equal(
-      (await env.coord.joinGroup(joinParams({ protocols: [{ name: 'roundrobin', metadata: Buffer.alloc(0) }] }))).errorCode,
+      (await env.coord.joinGroup(joinParams({ protocolType: 'connect' }))).errorCode,
+      ErrorCode.INCONSISTENT_GROUP_PROTOCOL,
+    );
+    assert.equal(
+      (
+        await env.coord.joinGroup(
+          joinParams({ protocols: [{ name: 'roundrobin', metadata: Buffer.alloc(0) }] }),
+        )
+      ).errorCode,
       ErrorCode.INCONSISTENT_GROUP_PROTOCOL,
     );
   });
@@ -308,12 +394,23 @@ describe('JoinGroup / SyncGroup / Heartbeat', () => {
     const a = await singleStable(env);
     const bJoin = joinNew(env, { clientId: 'b' });
     await tick(env);
-    const s = await env.coord.syncGroup({ groupId: 'g', generationId: 1, memberId: a.memberId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] });
+    const s = await env.coord.syncGroup({
+      groupId: 'g',
+      generationId: 1,
+      memberId: a.memberId,
+      groupInstanceId: null,
+      protocolType: null,
+      protocolName: null,
+      assignments: [],
+    });
     assert.equal(s.errorCode, ErrorCode.REBALANCE_IN_PROGRESS);
     // B (awaiting join) leaves: its join is answered UNKNOWN_MEMBER_ID.
     const jbId = [...env.coord.group('g')!.members.keys()].find((id) => id !== a.memberId)!;
     const leave = env.coord.leaveGroup('g', [{ memberId: jbId, groupInstanceId: null }]);
-    assert.deepEqual(leave.members.map((m) => m.errorCode), [0]);
+    assert.deepEqual(
+      leave.members.map((m) => m.errorCode),
+      [0],
+    );
     assert.equal((await bJoin).errorCode, ErrorCode.UNKNOWN_MEMBER_ID);
   });
 });
@@ -324,7 +421,9 @@ describe('static membership (KIP-345)', () => {
     const a = await singleStable(env, { groupInstanceId: 'ia', clientId: 'a' });
     const bJoin = env.coord.joinGroup(joinParams({ groupInstanceId: 'ib', clientId: 'b' }));
     await tick(env);
-    const aJoin = env.coord.joinGroup(joinParams({ memberId: a.memberId, groupInstanceId: 'ia', clientId: 'a' }));
+    const aJoin = env.coord.joinGroup(
+      joinParams({ memberId: a.memberId, groupInstanceId: 'ia', clientId: 'a' }),
+    );
     await tick(env);
     const [ja, jb] = await Promise.all([aJoin, bJoin]);
     assert.equal(jb.errorCode, 0, 'static members skip MEMBER_ID_REQUIRED');
@@ -337,7 +436,13 @@ describe('static membership (KIP-345)', () => {
         groupInstanceId: j === ja ? 'ia' : 'ib',
         protocolType: null,
         protocolName: null,
-        assignments: j === leader ? [{ memberId: ja.memberId, assignment: Buffer.from('for-a') }, { memberId: jb.memberId, assignment: Buffer.from('for-b') }] : [],
+        assignments:
+          j === leader
+            ? [
+                { memberId: ja.memberId, assignment: Buffer.from('for-a') },
+                { memberId: jb.memberId, assignment: Buffer.from('for-b') },
+              ]
+            : [],
       }),
     );
     await tick(env);
@@ -353,16 +458,36 @@ describe('static membership (KIP-345)', () => {
     assert.notEqual(r.memberId, jb.memberId);
     assert.equal(r.generationId, gen, 'no new generation');
     assert.equal(env.coord.group('g')!.state, 'Stable');
-    const s = await env.coord.syncGroup({ groupId: 'g', generationId: gen, memberId: r.memberId, groupInstanceId: 'ib', protocolType: null, protocolName: null, assignments: [] });
+    const s = await env.coord.syncGroup({
+      groupId: 'g',
+      generationId: gen,
+      memberId: r.memberId,
+      groupInstanceId: 'ib',
+      protocolType: null,
+      protocolName: null,
+      assignments: [],
+    });
     assert.equal(s.assignment.toString(), 'for-b', 'old assignment handed back');
     // The old incarnation is fenced.
-    assert.equal(env.coord.heartbeat({ groupId: 'g', generationId: gen, memberId: jb.memberId, groupInstanceId: 'ib' }), ErrorCode.FENCED_INSTANCE_ID);
-    assert.equal(env.coord.heartbeat({ groupId: 'g', generationId: gen, memberId: r.memberId, groupInstanceId: 'ib' }), 0);
+    assert.equal(
+      env.coord.heartbeat({ groupId: 'g', generationId: gen, memberId: jb.memberId, groupInstanceId: 'ib' }),
+      ErrorCode.FENCED_INSTANCE_ID,
+    );
+    assert.equal(
+      env.coord.heartbeat({ groupId: 'g', generationId: gen, memberId: r.memberId, groupInstanceId: 'ib' }),
+      0,
+    );
     // A's heartbeat is undisturbed.
-    assert.equal(env.coord.heartbeat({ groupId: 'g', generationId: gen, memberId: ja.memberId, groupInstanceId: 'ia' }), 0);
+    assert.equal(
+      env.coord.heartbeat({ groupId: 'g', generationId: gen, memberId: ja.memberId, groupInstanceId: 'ia' }),
+      0,
+    );
     // The replacement is persisted: after a restart the new member id is known.
     await env.restart();
-    assert.equal(env.coord.heartbeat({ groupId: 'g', generationId: gen, memberId: r.memberId, groupInstanceId: 'ib' }), 0);
+    assert.equal(
+      env.coord.heartbeat({ groupId: 'g', generationId: gen, memberId: r.memberId, groupInstanceId: 'ib' }),
+      0,
+    );
   });
 
   test('a static leader rejoining (v9) is told to skip the assignment', async () => {
@@ -382,7 +507,13 @@ describe('static membership (KIP-345)', () => {
     const env = await setup();
     await singleStable(env, { groupInstanceId: 'ia' });
     const p = env.coord.joinGroup(
-      joinParams({ groupInstanceId: 'ia', protocols: [{ name: 'roundrobin', metadata: Buffer.alloc(0) }, { name: 'range', metadata: subscription(['t']) }] }),
+      joinParams({
+        groupInstanceId: 'ia',
+        protocols: [
+          { name: 'roundrobin', metadata: Buffer.alloc(0) },
+          { name: 'range', metadata: subscription(['t']) },
+        ],
+      }),
     );
     await tick(env);
     const r = await p;
@@ -430,8 +561,13 @@ describe('offsets', () => {
       { partitionIndex: 0, committedOffset: 42, committedLeaderEpoch: 3, metadata: 'm', errorCode: 0 },
       { partitionIndex: 1, committedOffset: -1, committedLeaderEpoch: -1, metadata: '', errorCode: 0 },
     ]);
-    assert.deepEqual(env.coord.fetchOffsets('g', null).topics.map((t) => t.name), ['t']);
-    assert.deepEqual(env.coord.listGroups([], []).groups, [{ groupId: 'g', protocolType: '', groupState: 'Empty', groupType: 'classic' }]);
+    assert.deepEqual(
+      env.coord.fetchOffsets('g', null).topics.map((t) => t.name),
+      ['t'],
+    );
+    assert.deepEqual(env.coord.listGroups([], []).groups, [
+      { groupId: 'g', protocolType: '', groupState: 'Empty', groupType: 'classic' },
+    ]);
   });
 
   test('standalone commits are refused while the group has members', async () => {
@@ -439,14 +575,26 @@ describe('offsets', () => {
     const a = await singleStable(env);
     assert.equal((await commit(env))[0]!.errorCode, ErrorCode.UNKNOWN_MEMBER_ID);
     assert.equal((await commit(env, { generationId: 1, memberId: a.memberId }))[0]!.errorCode, 0);
-    assert.equal((await commit(env, { generationId: 7, memberId: a.memberId }))[0]!.errorCode, ErrorCode.ILLEGAL_GENERATION);
-    assert.equal((await commit(env, { generationId: 1, memberId: 'x' }))[0]!.errorCode, ErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal(
+      (await commit(env, { generationId: 7, memberId: a.memberId }))[0]!.errorCode,
+      ErrorCode.ILLEGAL_GENERATION,
+    );
+    assert.equal(
+      (await commit(env, { generationId: 1, memberId: 'x' }))[0]!.errorCode,
+      ErrorCode.UNKNOWN_MEMBER_ID,
+    );
   });
 
   test('a commit with a generation for an unknown group: ILLEGAL_GENERATION (v8), GROUP_ID_NOT_FOUND (v9)', async () => {
     const env = await setup();
-    assert.equal((await commit(env, { generationId: 3, memberId: 'm' }))[0]!.errorCode, ErrorCode.ILLEGAL_GENERATION);
-    assert.equal((await commit(env, { generationId: 3, memberId: 'm', apiVersion: 9 }))[0]!.errorCode, ErrorCode.GROUP_ID_NOT_FOUND);
+    assert.equal(
+      (await commit(env, { generationId: 3, memberId: 'm' }))[0]!.errorCode,
+      ErrorCode.ILLEGAL_GENERATION,
+    );
+    assert.equal(
+      (await commit(env, { generationId: 3, memberId: 'm', apiVersion: 9 }))[0]!.errorCode,
+      ErrorCode.GROUP_ID_NOT_FOUND,
+    );
   });
 
   test('commits during CompletingRebalance get REBALANCE_IN_PROGRESS', async () => {
@@ -454,49 +602,95 @@ describe('offsets', () => {
     const p = joinNew(env);
     await tick(env);
     const j = await p;
-    assert.equal((await commit(env, { generationId: 1, memberId: j.memberId }))[0]!.errorCode, ErrorCode.REBALANCE_IN_PROGRESS);
+    assert.equal(
+      (await commit(env, { generationId: 1, memberId: j.memberId }))[0]!.errorCode,
+      ErrorCode.REBALANCE_IN_PROGRESS,
+    );
   });
 
   test('OFFSET_METADATA_TOO_LARGE beyond offset.metadata.max.bytes', async () => {
     const env = await setup({ offsetMetadataMaxBytes: 10 });
     const r = await commit(env, {
       offsets: [
-        { topic: 't', partition: 0, offset: 1, leaderEpoch: -1, metadata: 'x'.repeat(11), commitTimestamp: -1 },
-        { topic: 't', partition: 1, offset: 1, leaderEpoch: -1, metadata: 'x'.repeat(10), commitTimestamp: -1 },
+        {
+          topic: 't',
+          partition: 0,
+          offset: 1,
+          leaderEpoch: -1,
+          metadata: 'x'.repeat(11),
+          commitTimestamp: -1,
+        },
+        {
+          topic: 't',
+          partition: 1,
+          offset: 1,
+          leaderEpoch: -1,
+          metadata: 'x'.repeat(10),
+          commitTimestamp: -1,
+        },
       ],
     });
-    assert.deepEqual(r.map((x) => x.errorCode), [ErrorCode.OFFSET_METADATA_TOO_LARGE, 0]);
+    assert.deepEqual(
+      r.map((x) => x.errorCode),
+      [ErrorCode.OFFSET_METADATA_TOO_LARGE, 0],
+    );
   });
 
   test('a failed write is reported and leaves the committed offset unchanged', async () => {
     const env = await setup();
     await commit(env);
     env.log.failAppends = new Error('disk on fire');
-    const r = await commit(env, { offsets: [{ topic: 't', partition: 0, offset: 99, leaderEpoch: -1, metadata: null, commitTimestamp: -1 }] });
+    const r = await commit(env, {
+      offsets: [
+        { topic: 't', partition: 0, offset: 99, leaderEpoch: -1, metadata: null, commitTimestamp: -1 },
+      ],
+    });
     assert.equal(r[0]!.errorCode, ErrorCode.COORDINATOR_NOT_AVAILABLE);
-    assert.equal(env.coord.fetchOffsets('g', [{ name: 't', partitions: [0] }]).topics[0]!.partitions[0]!.committedOffset, 42);
+    assert.equal(
+      env.coord.fetchOffsets('g', [{ name: 't', partitions: [0] }]).topics[0]!.partitions[0]!.committedOffset,
+      42,
+    );
   });
 
   test('groups and offsets survive a restart (a new coordinator replays the log)', async () => {
     const env = await setup();
     const a = await singleStable(env, { clientId: 'a' });
     await commit(env, { generationId: 1, memberId: a.memberId });
-    await commit(env, { groupId: 'simple', offsets: [{ topic: 't', partition: 3, offset: 7, leaderEpoch: -1, metadata: null, commitTimestamp: -1 }] });
+    await commit(env, {
+      groupId: 'simple',
+      offsets: [
+        { topic: 't', partition: 3, offset: 7, leaderEpoch: -1, metadata: null, commitTimestamp: -1 },
+      ],
+    });
     // Records are Kafka's: offset commit key v1 / value v3, group metadata key v2 / value v3.
     const kinds = env.log.all().map((r) => decodeGroupRecord(r.key, r.value).type);
     assert.ok(kinds.includes('offset') && kinds.includes('group'));
     assert.equal(env.log.all()[0]!.key.readInt16BE(0), 2);
     assert.equal(env.log.all()[0]!.value!.readInt16BE(0), 3);
     const c = await env.restart();
-    assert.equal(c.fetchOffsets('g', [{ name: 't', partitions: [0] }]).topics[0]!.partitions[0]!.committedOffset, 42);
+    assert.equal(
+      c.fetchOffsets('g', [{ name: 't', partitions: [0] }]).topics[0]!.partitions[0]!.committedOffset,
+      42,
+    );
     assert.equal(c.fetchOffsets('simple', null).topics[0]!.partitions[0]!.committedOffset, 7);
     const g = c.group('g')!;
     assert.equal(g.state, 'Stable');
     assert.equal(g.generationId, 1);
     assert.equal(g.members.get(a.memberId)!.assignment.toString(), 'A');
     // The member carries on with its generation; a rejoin without change keeps the assignment.
-    assert.equal(c.heartbeat({ groupId: 'g', generationId: 1, memberId: a.memberId, groupInstanceId: null }), 0);
-    const s = await c.syncGroup({ groupId: 'g', generationId: 1, memberId: a.memberId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] });
+    assert.equal(
+      c.heartbeat({ groupId: 'g', generationId: 1, memberId: a.memberId, groupInstanceId: null }),
+      0,
+    );
+    const s = await c.syncGroup({
+      groupId: 'g',
+      generationId: 1,
+      memberId: a.memberId,
+      groupInstanceId: null,
+      protocolType: null,
+      protocolName: null,
+      assignments: [],
+    });
     assert.equal(s.assignment.toString(), 'A');
     // Members that do not come back expire.
     await tick(env, 10001);
@@ -508,7 +702,10 @@ describe('offsets', () => {
     const c = new GroupCoordinator({ log: new InMemoryGroupLog(), clock: time, scheduler: time });
     assert.equal((await c.joinGroup(joinParams())).errorCode, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS);
     assert.equal(c.fetchOffsets('g', null).errorCode, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS);
-    assert.equal(c.heartbeat({ groupId: 'g', generationId: 1, memberId: 'm', groupInstanceId: null }), ErrorCode.COORDINATOR_LOAD_IN_PROGRESS);
+    assert.equal(
+      c.heartbeat({ groupId: 'g', generationId: 1, memberId: 'm', groupInstanceId: null }),
+      ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+    );
     assert.equal(c.fetchOffsets('', null).errorCode, ErrorCode.INVALID_GROUP_ID);
   });
 
@@ -545,10 +742,16 @@ describe('admin APIs', () => {
     assert.deepEqual(d.members[0]!.memberMetadata, subscription(['t']));
     assert.equal(env.coord.describeGroup('nope').groupState, 'Dead');
     assert.equal(env.coord.describeGroup('nope').errorCode, 0);
-    assert.deepEqual(env.coord.listGroups(['stable'], []).groups.map((g) => g.groupId), ['g']);
+    assert.deepEqual(
+      env.coord.listGroups(['stable'], []).groups.map((g) => g.groupId),
+      ['g'],
+    );
     assert.deepEqual(env.coord.listGroups(['Empty'], []).groups, []);
     assert.deepEqual(env.coord.listGroups([], ['consumer']).groups, []);
-    assert.deepEqual(env.coord.listGroups([], ['Classic']).groups.map((g) => g.groupId), ['g']);
+    assert.deepEqual(
+      env.coord.listGroups([], ['Classic']).groups.map((g) => g.groupId),
+      ['g'],
+    );
   });
 
   test('DeleteGroups: NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND, and tombstones that survive a restart', async () => {
@@ -561,7 +764,9 @@ describe('admin APIs', () => {
       groupInstanceId: null,
       apiVersion: 8,
       retentionTimeMs: -1,
-      offsets: [{ topic: 't', partition: 0, offset: 5, leaderEpoch: -1, metadata: null, commitTimestamp: -1 }],
+      offsets: [
+        { topic: 't', partition: 0, offset: 5, leaderEpoch: -1, metadata: null, commitTimestamp: -1 },
+      ],
     });
     assert.deepEqual(await env.coord.deleteGroups(['g', 'nope']), [
       { groupId: 'g', errorCode: ErrorCode.NON_EMPTY_GROUP },
@@ -596,8 +801,14 @@ describe('admin APIs', () => {
       { name: 'old', partitions: [0] },
     ]);
     assert.equal(r.errorCode, 0);
-    assert.deepEqual(r.topics.map((t) => t.partitions[0]!.errorCode), [ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC, 0]);
-    assert.deepEqual(env.coord.fetchOffsets('g', null).topics.map((t) => t.name), ['t']);
+    assert.deepEqual(
+      r.topics.map((t) => t.partitions[0]!.errorCode),
+      [ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC, 0],
+    );
+    assert.deepEqual(
+      env.coord.fetchOffsets('g', null).topics.map((t) => t.name),
+      ['t'],
+    );
     assert.equal((await env.coord.deleteOffsets('nope', [])).errorCode, ErrorCode.GROUP_ID_NOT_FOUND);
   });
 });

@@ -19,22 +19,22 @@ import { EMPTY_BUFFER } from '../protocol/codec-support.js';
 import { ErrorCode, KafkaError } from '../protocol/errors.js';
 import type { GroupMetadataValue } from '../protocol/generated/group-metadata-value.js';
 import {
+  CONSUMER_PROTOCOL_TYPE,
   ClassicGroup,
   ClassicMember,
   type GroupState,
   type JoinResult,
   type MemberProtocol,
   type SyncResult,
-  CONSUMER_PROTOCOL_TYPE,
 } from './classic-group.js';
 import type { GroupLog } from './group-log.js';
 import type { CommittedOffset } from './offsets.js';
 import {
-  decodeGroupRecord,
   type GroupLogRecord,
+  type OffsetCommitRecordValue,
+  decodeGroupRecord,
   groupMetadataRecord,
   offsetCommitRecord,
-  type OffsetCommitRecordValue,
 } from './records.js';
 import type { Clock, Scheduler, TimerHandle } from './time.js';
 
@@ -157,7 +157,13 @@ export interface FetchedOffsets {
   errorCode: number;
   topics: {
     name: string;
-    partitions: { partitionIndex: number; committedOffset: number; committedLeaderEpoch: number; metadata: string; errorCode: number }[];
+    partitions: {
+      partitionIndex: number;
+      committedOffset: number;
+      committedLeaderEpoch: number;
+      metadata: string;
+      errorCode: number;
+    }[];
   }[];
 }
 
@@ -313,7 +319,10 @@ export class GroupCoordinator {
 
   private async loadPartition(partition: number): Promise<void> {
     const metas = new Map<string, GroupMetadataValue | null>();
-    const offsets = new Map<string, Map<string, { topic: string; partition: number; value: OffsetCommitRecordValue | null }>>();
+    const offsets = new Map<
+      string,
+      Map<string, { topic: string; partition: number; value: OffsetCommitRecordValue | null }>
+    >();
     let skipped = 0;
     await this.log.replay(partition, (r) => {
       let d: ReturnType<typeof decodeGroupRecord>;
@@ -334,7 +343,8 @@ export class GroupCoordinator {
         g.set(`${d.partition}:${d.topic}`, { topic: d.topic, partition: d.partition, value: d.value });
       }
     });
-    if (skipped > 0) this.logger.warn(`__consumer_offsets-${partition}: skipped ${skipped} undecodable record(s)`);
+    if (skipped > 0)
+      this.logger.warn(`__consumer_offsets-${partition}: skipped ${skipped} undecodable record(s)`);
     const now = this.now();
     for (const [groupId, v] of metas) {
       if (v === null) continue;
@@ -372,7 +382,8 @@ export class GroupCoordinator {
       m.assignment = mv.assignment;
       g.add(m);
     }
-    g.leaderId = v.leader !== null && g.members.has(v.leader) ? v.leader : (g.members.keys().next().value ?? null);
+    g.leaderId =
+      v.leader !== null && g.members.has(v.leader) ? v.leader : (g.members.keys().next().value ?? null);
     g.state = g.members.size === 0 ? 'Empty' : 'Stable';
     g.currentStateTimestamp = v.currentStateTimestamp >= 0 ? v.currentStateTimestamp : now;
     g.subscribedTopics = g.computeSubscribedTopics();
@@ -467,12 +478,23 @@ export class GroupCoordinator {
   }
 
   private currentMembers(g: ClassicGroup): JoinResult['members'] {
-    return [...g.members.values()].map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId, metadata: m.metadata(g.protocolName) }));
+    return [...g.members.values()].map((m) => ({
+      memberId: m.memberId,
+      groupInstanceId: m.groupInstanceId,
+      metadata: m.metadata(g.protocolName),
+    }));
   }
 
   /** Drops a group created by a join that did not go through, so it is not listed. */
   private maybeDropTransientGroup(g: ClassicGroup): void {
-    if (g.is('Empty') && g.generationId === 0 && g.size === 0 && g.pendingMembers.size === 0 && g.offsets.size === 0 && g.joinTimer === null) {
+    if (
+      g.is('Empty') &&
+      g.generationId === 0 &&
+      g.size === 0 &&
+      g.pendingMembers.size === 0 &&
+      g.offsets.size === 0 &&
+      g.joinTimer === null
+    ) {
       if (this.groups.get(g.groupId) === g) this.groups.delete(g.groupId);
     }
   }
@@ -485,14 +507,24 @@ export class GroupCoordinator {
 
   private doJoinGroup(p: JoinGroupParams, respond: (r: JoinResult) => void): void {
     const statusError = this.groupStatusError(p.groupId);
-    if (statusError !== ErrorCode.NONE) return respond(joinError(p.memberId, statusError));
-    if (p.sessionTimeoutMs < this.config.minSessionTimeoutMs || p.sessionTimeoutMs > this.config.maxSessionTimeoutMs) {
-      return respond(joinError(p.memberId, ErrorCode.INVALID_SESSION_TIMEOUT));
+    if (statusError !== ErrorCode.NONE) {
+      respond(joinError(p.memberId, statusError));
+      return;
+    }
+    if (
+      p.sessionTimeoutMs < this.config.minSessionTimeoutMs ||
+      p.sessionTimeoutMs > this.config.maxSessionTimeoutMs
+    ) {
+      respond(joinError(p.memberId, ErrorCode.INVALID_SESSION_TIMEOUT));
+      return;
     }
     const isUnknown = p.memberId === '';
     let g = this.groups.get(p.groupId);
     if (!g) {
-      if (!isUnknown) return respond(joinError(p.memberId, ErrorCode.UNKNOWN_MEMBER_ID));
+      if (!isUnknown) {
+        respond(joinError(p.memberId, ErrorCode.UNKNOWN_MEMBER_ID));
+        return;
+      }
       g = new ClassicGroup(p.groupId, this.now());
       this.groups.set(p.groupId, g);
     }
@@ -523,8 +555,14 @@ export class GroupCoordinator {
   }
 
   private doNewMemberJoin(g: ClassicGroup, p: JoinGroupParams, respond: (r: JoinResult) => void): void {
-    if (g.is('Dead')) return respond(joinError(p.memberId, ErrorCode.COORDINATOR_NOT_AVAILABLE));
-    if (!g.supportsProtocols(p.protocolType, p.protocols)) return respond(joinError(p.memberId, ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+    if (g.is('Dead')) {
+      respond(joinError(p.memberId, ErrorCode.COORDINATOR_NOT_AVAILABLE));
+      return;
+    }
+    if (!g.supportsProtocols(p.protocolType, p.protocols)) {
+      respond(joinError(p.memberId, ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+      return;
+    }
     const newMemberId = this.newMemberId(p.groupInstanceId ?? p.clientId);
     if (p.groupInstanceId !== null) {
       const oldMemberId = g.staticMembers.get(p.groupInstanceId);
@@ -537,9 +575,13 @@ export class GroupCoordinator {
     }
     if (p.requireKnownMemberId) {
       // KIP-394: hand out the id; the member must join again with it within the session timeout.
-      const timer = this.scheduler.setTimeout(() => this.onPendingMemberExpired(g, newMemberId), p.sessionTimeoutMs);
+      const timer = this.scheduler.setTimeout(
+        () => this.onPendingMemberExpired(g, newMemberId),
+        p.sessionTimeoutMs,
+      );
       g.pendingMembers.set(newMemberId, timer);
-      return respond(joinError(newMemberId, ErrorCode.MEMBER_ID_REQUIRED));
+      respond(joinError(newMemberId, ErrorCode.MEMBER_ID_REQUIRED));
+      return;
     }
     this.addMemberAndRebalance(g, newMemberId, p, respond);
   }
@@ -551,16 +593,28 @@ export class GroupCoordinator {
   }
 
   private doCurrentMemberJoin(g: ClassicGroup, p: JoinGroupParams, respond: (r: JoinResult) => void): void {
-    if (g.is('Dead')) return respond(joinError(p.memberId, ErrorCode.COORDINATOR_NOT_AVAILABLE));
-    if (!g.supportsProtocols(p.protocolType, p.protocols)) return respond(joinError(p.memberId, ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+    if (g.is('Dead')) {
+      respond(joinError(p.memberId, ErrorCode.COORDINATOR_NOT_AVAILABLE));
+      return;
+    }
+    if (!g.supportsProtocols(p.protocolType, p.protocols)) {
+      respond(joinError(p.memberId, ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+      return;
+    }
     const pendingTimer = g.pendingMembers.get(p.memberId);
     if (pendingTimer !== undefined) {
-      if (p.groupInstanceId !== null) return respond(joinError(p.memberId, ErrorCode.UNKNOWN_MEMBER_ID));
+      if (p.groupInstanceId !== null) {
+        respond(joinError(p.memberId, ErrorCode.UNKNOWN_MEMBER_ID));
+        return;
+      }
       this.addMemberAndRebalance(g, p.memberId, p, respond);
       return;
     }
     const memberError = this.memberError(g, p.memberId, p.groupInstanceId);
-    if (memberError !== ErrorCode.NONE) return respond(joinError(p.memberId, memberError));
+    if (memberError !== ErrorCode.NONE) {
+      respond(joinError(p.memberId, memberError));
+      return;
+    }
     const m = g.members.get(p.memberId)!;
     switch (g.state) {
       case 'PreparingRebalance':
@@ -570,7 +624,7 @@ export class GroupCoordinator {
         if (m.matches(p.protocols)) {
           // The member did not see the join response (e.g. a retry): answer with the current generation.
           this.scheduleSession(g, m);
-          return respond({
+          respond({
             errorCode: ErrorCode.NONE,
             generationId: g.generationId,
             protocolType: g.protocolType,
@@ -580,6 +634,7 @@ export class GroupCoordinator {
             memberId: m.memberId,
             members: g.isLeader(m.memberId) ? this.currentMembers(g) : [],
           });
+          return;
         }
         this.updateMemberAndRebalance(g, m, p, respond);
         return;
@@ -603,7 +658,8 @@ export class GroupCoordinator {
         return;
       case 'Empty':
       case 'Dead':
-        return respond(joinError(p.memberId, ErrorCode.UNKNOWN_MEMBER_ID));
+        respond(joinError(p.memberId, ErrorCode.UNKNOWN_MEMBER_ID));
+        return;
     }
   }
 
@@ -618,7 +674,12 @@ export class GroupCoordinator {
     m.joinWaiter = respond;
   }
 
-  private addMemberAndRebalance(g: ClassicGroup, memberId: string, p: JoinGroupParams, respond: (r: JoinResult) => void): void {
+  private addMemberAndRebalance(
+    g: ClassicGroup,
+    memberId: string,
+    p: JoinGroupParams,
+    respond: (r: JoinResult) => void,
+  ): void {
     const m = new ClassicMember(
       memberId,
       p.groupInstanceId,
@@ -643,7 +704,12 @@ export class GroupCoordinator {
     this.maybePrepareRebalanceOrCompleteJoin(g, `member ${memberId} joined`);
   }
 
-  private updateMemberAndRebalance(g: ClassicGroup, m: ClassicMember, p: JoinGroupParams, respond: (r: JoinResult) => void): void {
+  private updateMemberAndRebalance(
+    g: ClassicGroup,
+    m: ClassicMember,
+    p: JoinGroupParams,
+    respond: (r: JoinResult) => void,
+  ): void {
     m.protocols = p.protocols;
     m.rebalanceTimeoutMs = p.rebalanceTimeoutMs;
     m.sessionTimeoutMs = p.sessionTimeoutMs;
@@ -677,11 +743,14 @@ export class GroupCoordinator {
         if (g.protocolName === g.selectProtocol()) {
           // KIP-345: a static member that comes back with the same protocols keeps its
           // assignment and the group does not rebalance; the new member id is persisted first.
-          this.logger.info(`group ${g.groupId}: static member ${p.groupInstanceId} rejoined as ${newMemberId} without a rebalance`);
+          this.logger.info(
+            `group ${g.groupId}: static member ${p.groupInstanceId} rejoined as ${newMemberId} without a rebalance`,
+          );
           const generation = g.generationId;
           this.log.append(this.partitionFor(g.groupId), [this.groupRecord(g, null)]).then(
             () => {
-              if (g.members.get(newMemberId) !== m) return this.respondJoin(m, joinError(newMemberId, ErrorCode.UNKNOWN_MEMBER_ID));
+              if (g.members.get(newMemberId) !== m)
+                return this.respondJoin(m, joinError(newMemberId, ErrorCode.UNKNOWN_MEMBER_ID));
               const isLeader = g.isLeader(newMemberId);
               if (p.supportsSkipAssignment) {
                 this.respondJoin(m, {
@@ -710,8 +779,11 @@ export class GroupCoordinator {
               return true;
             },
             (err: unknown) => {
-              this.logger.warn(`group ${g.groupId}: could not persist static member ${p.groupInstanceId}: ${(err as Error).message}; reverting`);
-              if (g.members.get(newMemberId) !== m) return this.respondJoin(m, joinError('', storeError(err)));
+              this.logger.warn(
+                `group ${g.groupId}: could not persist static member ${p.groupInstanceId}: ${(err as Error).message}; reverting`,
+              );
+              if (g.members.get(newMemberId) !== m)
+                return this.respondJoin(m, joinError('', storeError(err)));
               const cb = m.joinWaiter;
               m.joinWaiter = null;
               m.protocols = oldProtocols;
@@ -730,7 +802,10 @@ export class GroupCoordinator {
             },
           );
         } else {
-          this.maybePrepareRebalanceOrCompleteJoin(g, `static member ${newMemberId} rejoined with other protocols`);
+          this.maybePrepareRebalanceOrCompleteJoin(
+            g,
+            `static member ${newMemberId} rejoined with other protocols`,
+          );
         }
         return;
       }
@@ -792,7 +867,9 @@ export class GroupCoordinator {
     if (g.joinTimer !== null) this.scheduler.clearTimeout(g.joinTimer);
     const fromEmpty = g.is('Empty');
     g.transitionTo('PreparingRebalance', this.now());
-    this.logger.info(`group ${g.groupId}: preparing to rebalance in generation ${g.generationId} (${reason})`);
+    this.logger.info(
+      `group ${g.groupId}: preparing to rebalance in generation ${g.generationId} (${reason})`,
+    );
     if (fromEmpty) {
       const delay = this.config.initialRebalanceDelayMs;
       g.initialDelayRemainingMs = Math.max(g.rebalanceTimeoutMs - delay, 0);
@@ -870,7 +947,9 @@ export class GroupCoordinator {
     );
     if (g.is('Empty')) {
       this.log.append(this.partitionFor(g.groupId), [this.groupRecord(g, null)]).catch((err: unknown) => {
-        this.logger.warn(`group ${g.groupId}: could not persist empty generation ${g.generationId}: ${(err as Error).message}`);
+        this.logger.warn(
+          `group ${g.groupId}: could not persist empty generation ${g.generationId}: ${(err as Error).message}`,
+        );
       });
       return;
     }
@@ -892,7 +971,10 @@ export class GroupCoordinator {
     // Members must SyncGroup within the rebalance timeout.
     for (const id of g.members.keys()) g.pendingSyncMembers.add(id);
     const generation = g.generationId;
-    g.pendingSyncTimer = this.scheduler.setTimeout(() => this.onPendingSyncExpired(g, generation), g.rebalanceTimeoutMs);
+    g.pendingSyncTimer = this.scheduler.setTimeout(
+      () => this.onPendingSyncExpired(g, generation),
+      g.rebalanceTimeoutMs,
+    );
   }
 
   private onPendingSyncExpired(g: ClassicGroup, generation: number): void {
@@ -958,21 +1040,44 @@ export class GroupCoordinator {
 
   private doSyncGroup(p: SyncGroupParams, respond: (r: SyncResult) => void): void {
     const statusError = this.groupStatusError(p.groupId);
-    if (statusError !== ErrorCode.NONE) return respond(syncError(statusError));
+    if (statusError !== ErrorCode.NONE) {
+      respond(syncError(statusError));
+      return;
+    }
     const g = this.groups.get(p.groupId);
-    if (!g) return respond(syncError(ErrorCode.UNKNOWN_MEMBER_ID));
-    if (g.is('Dead')) return respond(syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE));
+    if (!g) {
+      respond(syncError(ErrorCode.UNKNOWN_MEMBER_ID));
+      return;
+    }
+    if (g.is('Dead')) {
+      respond(syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE));
+      return;
+    }
     const memberError = this.memberError(g, p.memberId, p.groupInstanceId);
-    if (memberError !== ErrorCode.NONE) return respond(syncError(memberError));
-    if (p.generationId !== g.generationId) return respond(syncError(ErrorCode.ILLEGAL_GENERATION));
-    if (p.protocolType !== null && p.protocolType !== g.protocolType) return respond(syncError(ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
-    if (p.protocolName !== null && p.protocolName !== g.protocolName) return respond(syncError(ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+    if (memberError !== ErrorCode.NONE) {
+      respond(syncError(memberError));
+      return;
+    }
+    if (p.generationId !== g.generationId) {
+      respond(syncError(ErrorCode.ILLEGAL_GENERATION));
+      return;
+    }
+    if (p.protocolType !== null && p.protocolType !== g.protocolType) {
+      respond(syncError(ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+      return;
+    }
+    if (p.protocolName !== null && p.protocolName !== g.protocolName) {
+      respond(syncError(ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+      return;
+    }
     const m = g.members.get(p.memberId)!;
     switch (g.state) {
       case 'Empty':
-        return respond(syncError(ErrorCode.UNKNOWN_MEMBER_ID));
+        respond(syncError(ErrorCode.UNKNOWN_MEMBER_ID));
+        return;
       case 'PreparingRebalance':
-        return respond(syncError(ErrorCode.REBALANCE_IN_PROGRESS));
+        respond(syncError(ErrorCode.REBALANCE_IN_PROGRESS));
+        return;
       case 'CompletingRebalance': {
         if (m.syncWaiter) this.respondSync(m, syncError(ErrorCode.REBALANCE_IN_PROGRESS));
         m.syncWaiter = respond;
@@ -997,7 +1102,9 @@ export class GroupCoordinator {
             g.transitionTo('Stable', this.now());
           },
           (err: unknown) => {
-            this.logger.warn(`group ${g.groupId}: could not persist generation ${generation}: ${(err as Error).message}`);
+            this.logger.warn(
+              `group ${g.groupId}: could not persist generation ${generation}: ${(err as Error).message}`,
+            );
             if (!g.is('CompletingRebalance') || g.generationId !== generation) return;
             this.propagateAssignmentError(g, storeError(err));
             this.prepareRebalance(g, 'the assignment could not be stored');
@@ -1008,9 +1115,16 @@ export class GroupCoordinator {
       case 'Stable':
         this.removePendingSync(g, m.memberId);
         this.scheduleSession(g, m);
-        return respond({ errorCode: ErrorCode.NONE, protocolType: g.protocolType, protocolName: g.protocolName, assignment: m.assignment });
+        respond({
+          errorCode: ErrorCode.NONE,
+          protocolType: g.protocolType,
+          protocolName: g.protocolName,
+          assignment: m.assignment,
+        });
+        return;
       case 'Dead':
-        return respond(syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE));
+        respond(syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE));
+        return;
     }
   }
 
@@ -1056,7 +1170,10 @@ export class GroupCoordinator {
     if (statusError !== ErrorCode.NONE) return { errorCode: statusError, members: [] };
     const g = this.groups.get(groupId);
     if (!g) {
-      return { errorCode: ErrorCode.NONE, members: leaving.map((l) => ({ ...l, errorCode: ErrorCode.UNKNOWN_MEMBER_ID })) };
+      return {
+        errorCode: ErrorCode.NONE,
+        members: leaving.map((l) => ({ ...l, errorCode: ErrorCode.UNKNOWN_MEMBER_ID })),
+      };
     }
     if (g.is('Dead')) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, members: [] };
     const results: LeaveResult['members'] = [];
@@ -1101,19 +1218,22 @@ export class GroupCoordinator {
       this.clearSession(m);
       g.remove(m.memberId);
     }
-    if (removed.length > 0 || pendingRemoved) this.maybePrepareRebalanceOrCompleteJoin(g, 'members left the group');
+    if (removed.length > 0 || pendingRemoved)
+      this.maybePrepareRebalanceOrCompleteJoin(g, 'members left the group');
     return { errorCode: ErrorCode.NONE, members: results };
   }
 
   // ---- offsets --------------------------------------------------------------------------------
 
   async commitOffsets(p: CommitOffsetsParams): Promise<PartitionResult[]> {
-    const all = (errorCode: number) => p.offsets.map((o) => ({ topic: o.topic, partition: o.partition, errorCode }));
+    const all = (errorCode: number) =>
+      p.offsets.map((o) => ({ topic: o.topic, partition: o.partition, errorCode }));
     const statusError = this.groupStatusError(p.groupId);
     if (statusError !== ErrorCode.NONE) return all(statusError);
     let g = this.groups.get(p.groupId);
     if (!g) {
-      if (p.generationId >= 0) return all(p.apiVersion >= 9 ? ErrorCode.GROUP_ID_NOT_FOUND : ErrorCode.ILLEGAL_GENERATION);
+      if (p.generationId >= 0)
+        return all(p.apiVersion >= 9 ? ErrorCode.GROUP_ID_NOT_FOUND : ErrorCode.ILLEGAL_GENERATION);
       // A group that does not use group management ("simple" group).
       g = new ClassicGroup(p.groupId, this.now());
       this.groups.set(p.groupId, g);
@@ -1127,7 +1247,8 @@ export class GroupCoordinator {
     const now = this.now();
     const results: PartitionResult[] = [];
     const records: GroupLogRecord[] = [];
-    const accepted: { topic: string; partition: number; value: CommittedOffset; result: PartitionResult }[] = [];
+    const accepted: { topic: string; partition: number; value: CommittedOffset; result: PartitionResult }[] =
+      [];
     for (const o of p.offsets) {
       const result: PartitionResult = { topic: o.topic, partition: o.partition, errorCode: ErrorCode.NONE };
       results.push(result);
@@ -1193,12 +1314,17 @@ export class GroupCoordinator {
       if (!offsets) return { errorCode: ErrorCode.NONE, topics: [] };
       return {
         errorCode: ErrorCode.NONE,
-        topics: offsets.topicNames().map((name) => ({ name, partitions: offsets.partitionsOf(name).map(([p, v]) => entry(p, v)) })),
+        topics: offsets
+          .topicNames()
+          .map((name) => ({ name, partitions: offsets.partitionsOf(name).map(([p, v]) => entry(p, v)) })),
       };
     }
     return {
       errorCode: ErrorCode.NONE,
-      topics: topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => entry(p, offsets?.get(t.name, p))) })),
+      topics: topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((p) => entry(p, offsets?.get(t.name, p))),
+      })),
     };
   }
 
@@ -1206,12 +1332,16 @@ export class GroupCoordinator {
   async deleteOffsets(
     groupId: string,
     topics: { name: string; partitions: number[] }[],
-  ): Promise<{ errorCode: number; topics: { name: string; partitions: { partitionIndex: number; errorCode: number }[] }[] }> {
+  ): Promise<{
+    errorCode: number;
+    topics: { name: string; partitions: { partitionIndex: number; errorCode: number }[] }[];
+  }> {
     const statusError = this.groupStatusError(groupId);
     if (statusError !== ErrorCode.NONE) return { errorCode: statusError, topics: [] };
     const g = this.groups.get(groupId);
     if (!g || g.is('Dead')) return { errorCode: ErrorCode.GROUP_ID_NOT_FOUND, topics: [] };
-    if (!g.is('Empty') && g.protocolType !== CONSUMER_PROTOCOL_TYPE) return { errorCode: ErrorCode.NON_EMPTY_GROUP, topics: [] };
+    if (!g.is('Empty') && g.protocolType !== CONSUMER_PROTOCOL_TYPE)
+      return { errorCode: ErrorCode.NON_EMPTY_GROUP, topics: [] };
     const records: GroupLogRecord[] = [];
     const toDelete: { topic: string; partition: number }[] = [];
     const out = topics.map((t) => {
@@ -1276,13 +1406,20 @@ export class GroupCoordinator {
       if (g.is('Dead')) continue;
       if (states.size > 0 && !states.has(g.state.toLowerCase())) continue;
       if (types.size > 0 && !types.has('classic')) continue;
-      groups.push({ groupId: g.groupId, protocolType: g.protocolType ?? '', groupState: g.state, groupType: 'classic' });
+      groups.push({
+        groupId: g.groupId,
+        protocolType: g.protocolType ?? '',
+        groupState: g.state,
+        groupType: 'classic',
+      });
     }
     return { errorCode: ErrorCode.NONE, groups };
   }
 
   async deleteGroups(groupIds: string[]): Promise<{ groupId: string; errorCode: number }[]> {
-    return Promise.all(groupIds.map(async (groupId) => ({ groupId, errorCode: await this.deleteGroup(groupId) })));
+    return Promise.all(
+      groupIds.map(async (groupId) => ({ groupId, errorCode: await this.deleteGroup(groupId) })),
+    );
   }
 
   private async deleteGroup(groupId: string): Promise<number> {
@@ -1292,7 +1429,8 @@ export class GroupCoordinator {
     if (!g || g.is('Dead')) return ErrorCode.GROUP_ID_NOT_FOUND;
     if (!g.is('Empty')) return ErrorCode.NON_EMPTY_GROUP;
     const records: GroupLogRecord[] = [];
-    for (const e of g.offsets.entries()) records.push(offsetCommitRecord(groupId, e.topic, e.partition, null));
+    for (const e of g.offsets.entries())
+      records.push(offsetCommitRecord(groupId, e.topic, e.partition, null));
     records.push(groupMetadataRecord(groupId, null));
     // Dead while the tombstones are written, so nothing joins a group that is going away.
     const previousTimestamp = g.currentStateTimestamp;
@@ -1355,7 +1493,8 @@ export class GroupCoordinator {
         for (const e of g.offsets.entries()) {
           const b = base(e.value, e.topic);
           if (b === null) continue;
-          const isExpired = e.value.expireTimestamp >= 0 ? now >= e.value.expireTimestamp : now - b >= retention;
+          const isExpired =
+            e.value.expireTimestamp >= 0 ? now >= e.value.expireTimestamp : now - b >= retention;
           if (isExpired) expired.push({ topic: e.topic, partition: e.partition });
         }
       }

@@ -49,7 +49,8 @@ export class InMemoryGroupLog implements GroupLog {
       list = [];
       this.partitions.set(partition, list);
     }
-    for (const r of records) list.push({ key: Buffer.from(r.key), value: r.value === null ? null : Buffer.from(r.value) });
+    for (const r of records)
+      list.push({ key: Buffer.from(r.key), value: r.value === null ? null : Buffer.from(r.value) });
   }
 
   async replay(partition: number, onRecord: (r: GroupLogRecord) => void): Promise<void> {
@@ -68,14 +69,22 @@ export interface OffsetsPartition {
   readonly log: {
     readonly logStartOffset: number;
     readonly logEndOffset: number;
-    read(offset: number, maxBytes: number, opts?: { minOneBatch?: boolean; maxOffset?: number }): Promise<{ records: Buffer; nextOffset: number }>;
+    read(
+      offset: number,
+      maxBytes: number,
+      opts?: { minOneBatch?: boolean; maxOffset?: number },
+    ): Promise<{ records: Buffer; nextOffset: number }>;
   };
 }
 
 /** What TopicGroupLog needs of the topic registry (satisfied by the broker's TopicManager). */
 export interface OffsetsTopicHost {
   get(name: string): { partitions: OffsetsPartition[] } | undefined;
-  create(name: string, partitions: number, configs: [string, string][]): Promise<{ partitions: OffsetsPartition[] }>;
+  create(
+    name: string,
+    partitions: number,
+    configs: [string, string][],
+  ): Promise<{ partitions: OffsetsPartition[] }>;
 }
 
 export const CONSUMER_OFFSETS_CONFIGS: [string, string][] = [
@@ -105,12 +114,14 @@ export class TopicGroupLog implements GroupLog {
     const existing = this.topics.get(CONSUMER_OFFSETS_TOPIC);
     if (existing) return existing;
     if (!this.creating) {
-      this.creating = this.topics.create(CONSUMER_OFFSETS_TOPIC, this.configuredPartitions, CONSUMER_OFFSETS_CONFIGS).catch((err: unknown) => {
-        this.creating = null;
-        const again = this.topics.get(CONSUMER_OFFSETS_TOPIC);
-        if (again) return again;
-        throw err;
-      });
+      this.creating = this.topics
+        .create(CONSUMER_OFFSETS_TOPIC, this.configuredPartitions, CONSUMER_OFFSETS_CONFIGS)
+        .catch((err: unknown) => {
+          this.creating = null;
+          const again = this.topics.get(CONSUMER_OFFSETS_TOPIC);
+          if (again) return again;
+          throw err;
+        });
     }
     return this.creating;
   }
@@ -121,7 +132,9 @@ export class TopicGroupLog implements GroupLog {
       const p = topic.partitions[partition];
       if (!p) throw new Error(`${CONSUMER_OFFSETS_TOPIC} has no partition ${partition}`);
       const now = this.nowMs();
-      const batch = encodeRecordBatchSync({ records: records.map((r) => ({ key: r.key, value: r.value, timestamp: now })) });
+      const batch = encodeRecordBatchSync({
+        records: records.map((r) => ({ key: r.key, value: r.value, timestamp: now })),
+      });
       // acks=-1: the partition fsyncs (group commit) before resolving.
       await p.appendBatches(batch, -1);
     };

@@ -44,7 +44,8 @@ export class OffsetStore {
 
   /** Every committed offset, topics and partitions in insertion order. */
   *entries(): Generator<{ topic: string; partition: number; value: CommittedOffset }> {
-    for (const [topic, parts] of this.topics) for (const [partition, value] of parts) yield { topic, partition, value };
+    for (const [topic, parts] of this.topics)
+      for (const [partition, value] of parts) yield { topic, partition, value };
   }
 
   partitionsOf(topic: string): [number, CommittedOffset][] {

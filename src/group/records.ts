@@ -11,22 +11,22 @@
  * other key versions (KIP-848 consumer-group records, 3+) are reported as `unknown` and skipped.
  */
 
-import { Reader, Writer } from '../protocol/primitives.js';
+import type { Encodable } from '../protocol/codec-support.js';
 import { decodeGroupMetadataKey, encodeGroupMetadataKey } from '../protocol/generated/group-metadata-key.js';
 import {
-  decodeGroupMetadataValue,
-  encodeGroupMetadataValue,
   type GroupMetadataValue,
   GroupMetadataValueVersions,
+  decodeGroupMetadataValue,
+  encodeGroupMetadataValue,
 } from '../protocol/generated/group-metadata-value.js';
 import { decodeOffsetCommitKey, encodeOffsetCommitKey } from '../protocol/generated/offset-commit-key.js';
 import {
-  decodeOffsetCommitValue,
-  encodeOffsetCommitValue,
   type OffsetCommitValue,
   OffsetCommitValueVersions,
+  decodeOffsetCommitValue,
+  encodeOffsetCommitValue,
 } from '../protocol/generated/offset-commit-value.js';
-import type { Encodable } from '../protocol/codec-support.js';
+import { Reader, Writer } from '../protocol/primitives.js';
 
 export const OFFSET_COMMIT_KEY_VERSION = 1;
 export const OFFSET_COMMIT_VALUE_VERSION = 3;
@@ -62,11 +62,14 @@ function withVersion(version: number, write: (w: Writer) => void): Buffer {
 }
 
 export function offsetCommitKey(group: string, topic: string, partition: number): Buffer {
-  return withVersion(OFFSET_COMMIT_KEY_VERSION, (w) => encodeOffsetCommitKey(w, { group, topic, partition }, OFFSET_COMMIT_KEY_VERSION));
+  return withVersion(OFFSET_COMMIT_KEY_VERSION, (w) =>
+    encodeOffsetCommitKey(w, { group, topic, partition }, OFFSET_COMMIT_KEY_VERSION),
+  );
 }
 
 export function offsetCommitValue(v: OffsetCommitRecordValue): Buffer {
-  const version = v.expireTimestamp >= 0 ? OFFSET_COMMIT_VALUE_VERSION_WITH_EXPIRE : OFFSET_COMMIT_VALUE_VERSION;
+  const version =
+    v.expireTimestamp >= 0 ? OFFSET_COMMIT_VALUE_VERSION_WITH_EXPIRE : OFFSET_COMMIT_VALUE_VERSION;
   const value: Encodable<OffsetCommitValue> = {
     offset: v.offset,
     leaderEpoch: v.leaderEpoch,
@@ -77,16 +80,25 @@ export function offsetCommitValue(v: OffsetCommitRecordValue): Buffer {
   return withVersion(version, (w) => encodeOffsetCommitValue(w, value, version));
 }
 
-export function offsetCommitRecord(group: string, topic: string, partition: number, v: OffsetCommitRecordValue | null): GroupLogRecord {
+export function offsetCommitRecord(
+  group: string,
+  topic: string,
+  partition: number,
+  v: OffsetCommitRecordValue | null,
+): GroupLogRecord {
   return { key: offsetCommitKey(group, topic, partition), value: v === null ? null : offsetCommitValue(v) };
 }
 
 export function groupMetadataKey(group: string): Buffer {
-  return withVersion(GROUP_METADATA_KEY_VERSION, (w) => encodeGroupMetadataKey(w, { group }, GROUP_METADATA_KEY_VERSION));
+  return withVersion(GROUP_METADATA_KEY_VERSION, (w) =>
+    encodeGroupMetadataKey(w, { group }, GROUP_METADATA_KEY_VERSION),
+  );
 }
 
 export function groupMetadataValue(v: Encodable<GroupMetadataValue>): Buffer {
-  return withVersion(GROUP_METADATA_VALUE_VERSION, (w) => encodeGroupMetadataValue(w, v, GROUP_METADATA_VALUE_VERSION));
+  return withVersion(GROUP_METADATA_VALUE_VERSION, (w) =>
+    encodeGroupMetadataValue(w, v, GROUP_METADATA_VALUE_VERSION),
+  );
 }
 
 export function groupMetadataRecord(group: string, v: Encodable<GroupMetadataValue> | null): GroupLogRecord {
@@ -103,7 +115,8 @@ export function decodeGroupRecord(key: Buffer, value: Buffer | null): DecodedGro
   const keyVersion = kr.int16();
   if (keyVersion === 0 || keyVersion === 1) {
     const k = decodeOffsetCommitKey(kr, keyVersion);
-    if (value === null) return { type: 'offset', group: k.group, topic: k.topic, partition: k.partition, value: null };
+    if (value === null)
+      return { type: 'offset', group: k.group, topic: k.topic, partition: k.partition, value: null };
     const vr = new Reader(value);
     const vv = Math.min(vr.int16(), OffsetCommitValueVersions.max);
     const v = decodeOffsetCommitValue(vr, vv);

@@ -8,7 +8,11 @@ import { ApiKey } from '../../protocol/generated/index.js';
 import type { Broker } from '../broker.js';
 import { defineHandler } from '../dispatcher.js';
 
-export const deleteGroupsHandler = defineHandler<Broker, ApiKey.DeleteGroups>(ApiKey.DeleteGroups, { min: 0, max: 2 }, async (ctx, req) => {
-  const results = await ctx.broker.groups.deleteGroups(req.groupsNames);
-  return { throttleTimeMs: 0, results };
-});
+export const deleteGroupsHandler = defineHandler<Broker, ApiKey.DeleteGroups>(
+  ApiKey.DeleteGroups,
+  { min: 0, max: 2 },
+  async (ctx, req) => {
+    const results = await ctx.broker.groups.deleteGroups(req.groupsNames);
+    return { throttleTimeMs: 0, results };
+  },
+);

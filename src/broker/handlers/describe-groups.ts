@@ -17,7 +17,10 @@ export const describeGroupsHandler = defineHandler<Broker, ApiKey.DescribeGroups
   ApiKey.DescribeGroups,
   { min: 0, max: 5 },
   async (ctx, req) => {
-    const ops = ctx.apiVersion >= 3 && req.includeAuthorizedOperations ? GROUP_AUTHORIZED_OPERATIONS : OPERATIONS_NOT_REQUESTED;
+    const ops =
+      ctx.apiVersion >= 3 && req.includeAuthorizedOperations
+        ? GROUP_AUTHORIZED_OPERATIONS
+        : OPERATIONS_NOT_REQUESTED;
     return {
       throttleTimeMs: 0,
       groups: req.groups.map((id) => ({ ...ctx.broker.groups.describeGroup(id), authorizedOperations: ops })),

@@ -35,15 +35,27 @@ async function find(broker: Broker, key: string, keyType: number): Promise<Found
     errorCode,
     errorMessage: errorMessage ?? errorName(errorCode),
   });
-  if (keyType === TRANSACTION_KEY_TYPE || keyType === SHARE_KEY_TYPE) return miss(ErrorCode.COORDINATOR_NOT_AVAILABLE);
-  if (keyType !== GROUP_KEY_TYPE) return miss(ErrorCode.INVALID_REQUEST, `Unknown coordinator type: ${keyType}`);
+  if (keyType === TRANSACTION_KEY_TYPE || keyType === SHARE_KEY_TYPE)
+    return miss(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+  if (keyType !== GROUP_KEY_TYPE)
+    return miss(ErrorCode.INVALID_REQUEST, `Unknown coordinator type: ${keyType}`);
   try {
     await broker.groupLog.ensureTopic();
   } catch (err) {
-    return miss(ErrorCode.COORDINATOR_NOT_AVAILABLE, `could not create __consumer_offsets: ${(err as Error).message}`);
+    return miss(
+      ErrorCode.COORDINATOR_NOT_AVAILABLE,
+      `could not create __consumer_offsets: ${(err as Error).message}`,
+    );
   }
   const adv = broker.advertised;
-  return { key, nodeId: broker.nodeId, host: adv.host, port: adv.port, errorCode: ErrorCode.NONE, errorMessage: null };
+  return {
+    key,
+    nodeId: broker.nodeId,
+    host: adv.host,
+    port: adv.port,
+    errorCode: ErrorCode.NONE,
+    errorMessage: null,
+  };
 }
 
 export const findCoordinatorHandler = defineHandler<Broker, ApiKey.FindCoordinator>(

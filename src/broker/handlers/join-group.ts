@@ -14,31 +14,35 @@ export function clientHostOf(remoteAddress: string): string {
   return `/${remoteAddress}`;
 }
 
-export const joinGroupHandler = defineHandler<Broker, ApiKey.JoinGroup>(ApiKey.JoinGroup, { min: 0, max: 9 }, async (ctx, req) => {
-  const v = ctx.apiVersion;
-  const r = await ctx.broker.groups.joinGroup({
-    groupId: req.groupId,
-    memberId: req.memberId,
-    groupInstanceId: v >= 5 ? req.groupInstanceId : null,
-    protocolType: req.protocolType,
-    protocols: req.protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata) })),
-    sessionTimeoutMs: req.sessionTimeoutMs,
-    rebalanceTimeoutMs: v >= 1 ? req.rebalanceTimeoutMs : req.sessionTimeoutMs,
-    clientId: ctx.clientId ?? '',
-    clientHost: clientHostOf(ctx.conn.remoteAddress),
-    requireKnownMemberId: v >= 4,
-    supportsSkipAssignment: v >= 9,
-    reason: v >= 8 ? req.reason : null,
-  });
-  return {
-    throttleTimeMs: 0,
-    errorCode: r.errorCode,
-    generationId: r.generationId,
-    protocolType: r.protocolType,
-    protocolName: r.protocolName,
-    leader: r.leader,
-    skipAssignment: r.skipAssignment,
-    memberId: r.memberId,
-    members: r.members,
-  };
-});
+export const joinGroupHandler = defineHandler<Broker, ApiKey.JoinGroup>(
+  ApiKey.JoinGroup,
+  { min: 0, max: 9 },
+  async (ctx, req) => {
+    const v = ctx.apiVersion;
+    const r = await ctx.broker.groups.joinGroup({
+      groupId: req.groupId,
+      memberId: req.memberId,
+      groupInstanceId: v >= 5 ? req.groupInstanceId : null,
+      protocolType: req.protocolType,
+      protocols: req.protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata) })),
+      sessionTimeoutMs: req.sessionTimeoutMs,
+      rebalanceTimeoutMs: v >= 1 ? req.rebalanceTimeoutMs : req.sessionTimeoutMs,
+      clientId: ctx.clientId ?? '',
+      clientHost: clientHostOf(ctx.conn.remoteAddress),
+      requireKnownMemberId: v >= 4,
+      supportsSkipAssignment: v >= 9,
+      reason: v >= 8 ? req.reason : null,
+    });
+    return {
+      throttleTimeMs: 0,
+      errorCode: r.errorCode,
+      generationId: r.generationId,
+      protocolType: r.protocolType,
+      protocolName: r.protocolName,
+      leader: r.leader,
+      skipAssignment: r.skipAssignment,
+      memberId: r.memberId,
+      members: r.members,
+    };
+  },
+);

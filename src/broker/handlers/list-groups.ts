@@ -8,8 +8,12 @@ import { ApiKey } from '../../protocol/generated/index.js';
 import type { Broker } from '../broker.js';
 import { defineHandler } from '../dispatcher.js';
 
-export const listGroupsHandler = defineHandler<Broker, ApiKey.ListGroups>(ApiKey.ListGroups, { min: 0, max: 5 }, async (ctx, req) => {
-  const v = ctx.apiVersion;
-  const r = ctx.broker.groups.listGroups(v >= 4 ? req.statesFilter : [], v >= 5 ? req.typesFilter : []);
-  return { throttleTimeMs: 0, errorCode: r.errorCode, groups: r.groups };
-});
+export const listGroupsHandler = defineHandler<Broker, ApiKey.ListGroups>(
+  ApiKey.ListGroups,
+  { min: 0, max: 5 },
+  async (ctx, req) => {
+    const v = ctx.apiVersion;
+    const r = ctx.broker.groups.listGroups(v >= 4 ? req.statesFilter : [], v >= 5 ? req.typesFilter : []);
+    return { throttleTimeMs: 0, errorCode: r.errorCode, groups: r.groups };
+  },
+);
