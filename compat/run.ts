@@ -15,7 +15,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KAFKA_VERSION, type KafkaHandle, ensureKafkaJars, startKafka } from './kafka-reference.js';
+import {
+  KAFKA_LIBS,
+  KAFKA_VERSION,
+  type KafkaHandle,
+  ensureKafkaJars,
+  kafkaClasspath,
+  startKafka,
+} from './kafka-reference.js';
 import { CLIENTS, type ClientDef } from './lib/clients.js';
 import { diagnose } from './lib/differences.js';
 import {
@@ -359,8 +366,31 @@ function placementRow(results: Results): void {
 }
 
 /** Differences seen inside cells that pass on both brokers (worth knowing, not failures). */
-function behaviourNotes(results: Results): string[] {
+function behaviourNotes(
+  results: Results,
+  av: Partial<Record<BrokerId, ApiVersionRange[]>>,
+  apiNames: Map<number, string>,
+): string[] {
   const notes: string[] = [];
+  if (av.sluice && av.kafka) {
+    const lower: string[] = [];
+    const older: string[] = [];
+    for (const s of av.sluice) {
+      const k = av.kafka.find((r) => r.apiKey === s.apiKey);
+      if (!k) continue;
+      const n = apiNames.get(s.apiKey) ?? String(s.apiKey);
+      if (s.maxVersion < k.maxVersion) lower.push(`${n} ${s.maxVersion} (Kafka ${k.maxVersion})`);
+      if (s.minVersion < k.minVersion) older.push(`${n} from v${s.minVersion} (Kafka v${k.minVersion})`);
+    }
+    if (lower.length)
+      notes.push(
+        `Sluice's highest versions are below Kafka ${KAFKA_VERSION}'s for ${lower.join(', ')}. Clients negotiate down, so nothing in the matrix fails; the features of the newer versions are missing.`,
+      );
+    if (older.length)
+      notes.push(
+        `Sluice still serves versions that Kafka 4 removed (KIP-896): ${older.join(', ')}. Harmless for current clients; Kafka 4 answers those versions UNSUPPORTED_VERSION.`,
+      );
+  }
   const names = (b: string) => results[b]?.['java-4.4.0']?.configs?.data?.names as string[] | undefined;
   const s = names('sluice');
   const k = names('kafka');
@@ -393,8 +423,19 @@ function apiKeyNames(): Map<number, string> {
   return names;
 }
 
-function apiTable(av: Partial<Record<BrokerId, ApiVersionRange[]>>): string {
-  const names = apiKeyNames();
+/** Names of API keys from kafka-clients 4.4.0 (compat/java/ApiKeyNames.java), for keys Sluice's codec does not know. */
+async function kafkaApiKeyNames(names: Map<number, string>): Promise<void> {
+  if (!existsSync(KAFKA_LIBS)) return;
+  const r = await run('java', ['-cp', kafkaClasspath(), join(COMPAT_DIR, 'java', 'ApiKeyNames.java')], {
+    timeoutMs: 60_000,
+  });
+  for (const line of r.stdout.split('\n')) {
+    const m = /^(\d+) (\w+)$/.exec(line.trim());
+    if (m?.[1] && m[2] && !names.has(Number(m[1]))) names.set(Number(m[1]), m[2]);
+  }
+}
+
+function apiTable(av: Partial<Record<BrokerId, ApiVersionRange[]>>, names: Map<number, string>): string {
   const keys = new Set<number>();
   for (const l of Object.values(av)) for (const r of l ?? []) keys.add(r.apiKey);
   const fmt = (r?: ApiVersionRange) => (r ? `${r.minVersion}–${r.maxVersion}` : '—');
@@ -611,6 +652,8 @@ async function main(): Promise<number> {
   );
   if (writeDoc) {
     const { renderDoc } = await import('./lib/doc.js');
+    const names = apiKeyNames();
+    await kafkaApiKeyNames(names);
     const md = renderDoc({
       results,
       toolResults,
@@ -622,11 +665,11 @@ async function main(): Promise<number> {
       command,
       elapsed,
       matrix: markdownMatrix(results, usable, brokers),
-      apiTable: apiTable(av),
+      apiTable: apiTable(av, names),
       rowTitles: ROW_TITLES,
       rows: [...ROWS],
       diagnose,
-      extraNotes: behaviourNotes(results),
+      extraNotes: behaviourNotes(results, av, names),
     });
     writeFileSync(join(REPO_ROOT, 'docs', 'compatibility.md'), md);
     progress('wrote docs/compatibility.md');

@@ -210,7 +210,8 @@ SCENARIOS = {
 
 
 def main():
-    out = {"client": f"confluent-kafka-python-{confluent_kafka.version()[0]}", "scenario": args.scenario}
+    v = confluent_kafka.version()
+    out = {"client": f"confluent-kafka-python-{v[0] if isinstance(v, tuple) else v}", "scenario": args.scenario}
     fn = SCENARIOS.get(args.scenario)
     if fn is None:
         out.update(ok=False, na=True, detail=f"unknown scenario {args.scenario}")
