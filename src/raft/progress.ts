@@ -2,7 +2,7 @@
  * ProgressTracker: what a leader knows about each follower (Redpanda's recovery_stm state, etcd's
  * Progress). `matchIndex` is the highest index known to be durably replicated on the follower;
  * `nextIndex` is the next index to send, advanced optimistically when entries are sent (pipelining)
- * and pulled back by a rejection. A follower being sent a snapshot is paused: no appends go to it
+ * and pulled back by a rejection (which starts probing: one guess at a time until a success). A follower being sent a snapshot is paused: no appends go to it
  * until it answers or the next heartbeat resends the snapshot.
  *
  * Invariant: matchIndex < nextIndex for every follower.
@@ -16,6 +16,12 @@ export interface FollowerProgress {
   nextIndex: number;
   /** Heard from (any response in the current term) since the last check-quorum round. */
   recentlyActive: boolean;
+  /**
+   * Probing: nextIndex is a guess not yet confirmed by a success, so appends do not advance it
+   * and only the rejection of the latest probe (rejectedIndex === nextIndex - 1) moves it back.
+   * Otherwise replicating: appends advance nextIndex optimistically (pipelining).
+   */
+  probing: boolean;
   /** The snapshot index being sent, or undefined when replicating by entries. */
   snapshotIndex: number | undefined;
 }
@@ -31,6 +37,7 @@ export class ProgressTracker {
         matchIndex: 0,
         nextIndex: lastIndex + 1,
         recentlyActive: false,
+        probing: true,
         snapshotIndex: undefined,
       });
     }

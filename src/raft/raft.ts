@@ -674,7 +674,7 @@ export class RaftNode {
       entries,
       leaderCommit: this.commit,
     });
-    p.nextIndex += entries.length;
+    if (!p.probing) p.nextIndex += entries.length;
   }
 
   private sendSnapshot(peer: NodeId): void {
@@ -691,11 +691,18 @@ export class RaftNode {
     p.recentlyActive = true;
     if (m.success) {
       if (this.progress!.advance(m.from, m.matchIndex)) this.maybeAdvanceCommit();
+      if (p.probing && p.snapshotIndex === undefined) {
+        p.probing = false;
+        p.nextIndex = p.matchIndex + 1;
+      }
       if (p.nextIndex <= this.raftLog.lastIndex) this.sendAppend(m.from, false);
       return;
     }
-    // A rejection at or below the match index is stale (reordered or duplicated): ignore it.
+    // Stale rejections — at or below the match index, or of anything but the latest probe — are
+    // answers to messages already superseded (reordered, duplicated or pipelined): ignore them.
     if (m.rejectedIndex <= p.matchIndex || p.snapshotIndex !== undefined) return;
+    if (p.probing && m.rejectedIndex !== p.nextIndex - 1) return;
+    p.probing = true;
     let next = m.conflictIndex;
     if (m.conflictTerm !== undefined) {
       const last = this.raftLog.lastIndexOfTerm(m.conflictTerm);
@@ -713,6 +720,7 @@ export class RaftNode {
     p.snapshotIndex = undefined;
     if (this.progress!.advance(m.from, m.matchIndex)) this.maybeAdvanceCommit();
     p.nextIndex = p.matchIndex + 1;
+    p.probing = false;
     this.sendAppend(m.from, false);
   }
 
