@@ -65,7 +65,16 @@ async function startBroker(dataDir: string): Promise<BrokerProc> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    ['bin/sluice.js', 'start', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--metrics-listen', '127.0.0.1:0'],
+    [
+      'bin/sluice.js',
+      'start',
+      '--data-dir',
+      dataDir,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--metrics-listen',
+      '127.0.0.1:0',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -127,7 +136,13 @@ async function runOnce(run: number): Promise<RunResult> {
     await admin.createTopic('bench', { partitions });
     await admin.close();
 
-    const producer = new Producer({ bootstrapServers, acks, lingerMs, batchBytesMax, idempotent: acks === -1 });
+    const producer = new Producer({
+      bootstrapServers,
+      acks,
+      lingerMs,
+      batchBytesMax,
+      idempotent: acks === -1,
+    });
     await producer.connect();
     const value = Buffer.alloc(size, 0x61);
     const latencies = new Float64Array(records);
@@ -171,7 +186,13 @@ async function runOnce(run: number): Promise<RunResult> {
     latencies.sort();
 
     const consumer = new Consumer({ bootstrapServers, maxWaitMs: 100 });
-    await consumer.assign(Array.from({ length: partitions }, (_, p) => ({ topic: 'bench', partition: p, offset: 'earliest' as const })));
+    await consumer.assign(
+      Array.from({ length: partitions }, (_, p) => ({
+        topic: 'bench',
+        partition: p,
+        offset: 'earliest' as const,
+      })),
+    );
     let read = 0;
     const c0 = performance.now();
     while (read < records) {

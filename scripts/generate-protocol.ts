@@ -10,7 +10,7 @@
  * and fail when the committed files are stale. Run with `npm run generate`.
  */
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -233,7 +233,14 @@ class Generator {
     return 'flexible';
   }
 
-  private writeValue(f: FieldSpec, type: string, expr: string, flex: string, nullCond: string, ind: string): string[] {
+  private writeValue(
+    f: FieldSpec,
+    type: string,
+    expr: string,
+    flex: string,
+    nullCond: string,
+    ind: string,
+  ): string[] {
     const out: string[] = [];
     const nullable = nullCond !== 'false';
     if (type.startsWith('[]')) {
@@ -244,14 +251,22 @@ class Generator {
           : flex === 'false'
             ? `w.int32(${n});`
             : `if (${flex}) w.uvarint(${n} + 1); else w.int32(${n});`;
-      const nullWrite = flex === 'true' ? 'w.uvarint(0);' : flex === 'false' ? 'w.int32(-1);' : `if (${flex}) w.uvarint(0); else w.int32(-1);`;
+      const nullWrite =
+        flex === 'true'
+          ? 'w.uvarint(0);'
+          : flex === 'false'
+            ? 'w.int32(-1);'
+            : `if (${flex}) w.uvarint(0); else w.int32(-1);`;
       // A missing (undefined) array is written as the field's default: [] unless the schema's
       // default is null and null is allowed in this version.
       const arrDefault = this.defaultExpr(f) === 'null' && nullable ? `((${nullCond}) ? null : [])` : '[]';
       out.push(`${ind}{`);
       out.push(`${ind}  const arr = ${expr} !== undefined ? ${expr} : ${arrDefault};`);
       out.push(`${ind}  if (arr === null) {`);
-      if (nullable) out.push(`${ind}    if (!(${nullCond})) throw new EncodeError('${f.name} is not nullable in version ' + version);`);
+      if (nullable)
+        out.push(
+          `${ind}    if (!(${nullCond})) throw new EncodeError('${f.name} is not nullable in version ' + version);`,
+        );
       out.push(`${ind}    ${nullable ? nullWrite : lenWrite('0')}`);
       out.push(`${ind}  } else {`);
       out.push(`${ind}    ${lenWrite('arr.length')}`);
@@ -279,7 +294,9 @@ class Generator {
       case 'uint32':
       case 'int64':
       case 'float64':
-        out.push(`${ind}w.${type}(${expr} ?? ${fieldDefault === undefined || fieldDefault === 'null' ? '0' : fieldDefault});`);
+        out.push(
+          `${ind}w.${type}(${expr} ?? ${fieldDefault === undefined || fieldDefault === 'null' ? '0' : fieldDefault});`,
+        );
         break;
       case 'uuid':
         out.push(`${ind}w.uuid(${expr} ?? ZERO_UUID);`);
@@ -295,7 +312,9 @@ class Generator {
           const nc = type === 'records' ? 'true' : nullCond;
           // Where null is allowed, only a missing value becomes the default (which may be null).
           const nullableVal =
-            fieldDefault === undefined || fieldDefault === 'null' ? `${expr} ?? null` : `${expr} === undefined ? ${fieldDefault} : ${expr}`;
+            fieldDefault === undefined || fieldDefault === 'null'
+              ? `${expr} ?? null`
+              : `${expr} === undefined ? ${fieldDefault} : ${expr}`;
           const val = nc === 'true' ? nullableVal : `(${nc}) ? (${nullableVal}) : (${expr} ?? ${fallback})`;
           if (flex === 'true' || flex === 'false') {
             const fn = flex === 'true' ? `compactNullable${cap}` : `nullable${cap}`;
@@ -325,7 +344,9 @@ class Generator {
           out.push(`${ind}{`);
           out.push(`${ind}  const sv = ${expr} !== undefined ? ${expr} : ${structDefault};`);
           out.push(`${ind}  if (sv === null) {`);
-          out.push(`${ind}    if (!(${nullCond})) throw new EncodeError('${f.name} is not nullable in version ' + version);`);
+          out.push(
+            `${ind}    if (!(${nullCond})) throw new EncodeError('${f.name} is not nullable in version ' + version);`,
+          );
           out.push(`${ind}    w.int8(-1);`);
           out.push(`${ind}  } else {`);
           out.push(`${ind}    if (${nullCond}) w.int8(1);`);
@@ -417,7 +438,9 @@ class Generator {
       .sort((a, b) => a.tag! - b.tag!);
     const plain = fields.filter((f) => !(f.tag !== undefined && !isEmpty(parseRange(f.taggedVersions))));
     const flexCond = cond(this.flexible, this.valid);
-    out.push(`${isRoot ? 'export ' : ''}function encode${s.name}(w: Writer, v: Encodable<${s.name}>, version: number): void {`);
+    out.push(
+      `${isRoot ? 'export ' : ''}function encode${s.name}(w: Writer, v: Encodable<${s.name}>, version: number): void {`,
+    );
     out.push(`  const flexible = ${flexCond};`);
     out.push('  void flexible;');
     for (const f of plain) {
@@ -445,7 +468,8 @@ class Generator {
       let differs: string;
       if (f.type.startsWith('[]') || f.type === 'bytes' || f.type === 'records') {
         if (def === 'null') differs = `v.${key} != null`;
-        else if (nullableTag) differs = `v.${key} !== undefined && (v.${key} === null || v.${key}.length > 0)`;
+        else if (nullableTag)
+          differs = `v.${key} !== undefined && (v.${key} === null || v.${key}.length > 0)`;
         else differs = `v.${key} != null && v.${key}.length > 0`;
       } else if (PRIMITIVES.has(f.type)) {
         differs = `v.${key} !== undefined && v.${key} !== ${def}`;
@@ -509,7 +533,11 @@ class Generator {
       structs[s.name] = s.fields
         .filter((f) => intersects(this.fieldRange(f), this.valid))
         .map((f) => {
-          const d: Record<string, unknown> = { name: camel(f.name), type: f.type, versions: r(this.fieldRange(f)) };
+          const d: Record<string, unknown> = {
+            name: camel(f.name),
+            type: f.type,
+            versions: r(this.fieldRange(f)),
+          };
           if (this.nullableAny(f)) d.nullable = r(parseRange(f.nullableVersions));
           if (f.tag !== undefined && !isEmpty(parseRange(f.taggedVersions))) {
             d.tagged = r(parseRange(f.taggedVersions));
@@ -537,7 +565,9 @@ class Generator {
     out.push('/* eslint-disable */');
     out.push('');
     out.push("import { DecodeError, type RawTaggedField, type Reader, Writer } from '../primitives.js';");
-    out.push("import { EMPTY_BUFFER, type Encodable, EncodeError, writeTaggedFields, ZERO_UUID } from '../codec-support.js';");
+    out.push(
+      "import { EMPTY_BUFFER, type Encodable, EncodeError, writeTaggedFields, ZERO_UUID } from '../codec-support.js';",
+    );
     out.push('');
     out.push('void DecodeError;');
     out.push('void EMPTY_BUFFER;');
@@ -545,7 +575,9 @@ class Generator {
     out.push('void EncodeError;');
     out.push('');
     const valid = this.valid;
-    out.push(`export const ${this.spec.name}Versions = { min: ${valid.min}, max: ${valid.max}, flexibleMin: ${isEmpty(this.flexible) ? -1 : this.flexible.min} } as const;`);
+    out.push(
+      `export const ${this.spec.name}Versions = { min: ${valid.min}, max: ${valid.max}, flexibleMin: ${isEmpty(this.flexible) ? -1 : this.flexible.min} } as const;`,
+    );
     out.push('');
     this.structs.forEach((s, i) => {
       out.push(...this.emitStruct(s, true || i === 0));
@@ -594,7 +626,9 @@ export function generateAll(specDir = defaultSpecDir): GeneratedFile[] {
   // Index: API keys, the registry, re-exports.
   const idx: string[] = [];
   idx.push('// GENERATED FILE — do not edit.');
-  idx.push('// Generated by scripts/generate-protocol.ts from kafka-protocol/message/*.json. Regenerate with `npm run generate`.');
+  idx.push(
+    '// Generated by scripts/generate-protocol.ts from kafka-protocol/message/*.json. Regenerate with `npm run generate`.',
+  );
   idx.push('');
   idx.push("import type { Reader, Writer } from '../primitives.js';");
   idx.push("import type { Encodable } from '../codec-support.js';");
@@ -657,8 +691,12 @@ export function generateAll(specDir = defaultSpecDir): GeneratedFile[] {
   files.push({ path: 'index.ts', content: `${idx.join('\n')}\n` });
   const desc: string[] = [];
   desc.push('// GENERATED FILE — do not edit.');
-  desc.push('// Generated by scripts/generate-protocol.ts from kafka-protocol/*/*.json. Regenerate with `npm run generate`.');
-  desc.push('// Field types per schema, for property tests and fuzzers: [min, max] version ranges, 32767 = open.');
+  desc.push(
+    '// Generated by scripts/generate-protocol.ts from kafka-protocol/*/*.json. Regenerate with `npm run generate`.',
+  );
+  desc.push(
+    '// Field types per schema, for property tests and fuzzers: [min, max] version ranges, 32767 = open.',
+  );
   desc.push('');
   desc.push("import type { SchemaDescriptor } from '../codec-support.js';");
   desc.push('');
@@ -673,7 +711,9 @@ export function generateAll(specDir = defaultSpecDir): GeneratedFile[] {
 function main(): void {
   const specDir = process.argv[2] ? resolve(process.argv[2]) : defaultSpecDir;
   if (!existsSync(join(specDir, 'message'))) {
-    console.error(`no Kafka schemas at ${specDir}/message — pass the kafka-protocol folder as the first argument`);
+    console.error(
+      `no Kafka schemas at ${specDir}/message — pass the kafka-protocol folder as the first argument`,
+    );
     process.exit(1);
   }
   const files = generateAll(specDir);

@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { promisify } from 'node:util';
-import { BrokerProcess, freePort, REPO_ROOT } from './helpers/broker-process.js';
+import { BrokerProcess, REPO_ROOT, freePort } from './helpers/broker-process.js';
 
 const run = promisify(execFile);
 let broker: BrokerProcess;
@@ -28,7 +28,15 @@ it('message service: every group processes every message', { timeout: 120_000 },
   const port = await freePort();
   const { stdout } = await run(
     process.execPath,
-    [join(REPO_ROOT, 'examples/message-service.mjs'), '--bootstrap', broker.bootstrap, '--messages', '14', '--port', String(port)],
+    [
+      join(REPO_ROOT, 'examples/message-service.mjs'),
+      '--bootstrap',
+      broker.bootstrap,
+      '--messages',
+      '14',
+      '--port',
+      String(port),
+    ],
     { timeout: 110_000 },
   );
   for (const group of ['notifier', 'analytics', 'fraud-filter']) {
@@ -40,7 +48,15 @@ it('message service: every group processes every message', { timeout: 120_000 },
 it('driver locations: pings arrive in order per driver', { timeout: 120_000 }, async () => {
   const { stdout } = await run(
     process.execPath,
-    [join(REPO_ROOT, 'examples/driver-locations.mjs'), '--bootstrap', broker.bootstrap, '--drivers', '8', '--pings', '20'],
+    [
+      join(REPO_ROOT, 'examples/driver-locations.mjs'),
+      '--bootstrap',
+      broker.bootstrap,
+      '--drivers',
+      '8',
+      '--pings',
+      '20',
+    ],
     { timeout: 110_000 },
   );
   assert.match(stdout, /160 pings from 8 drivers; out of order: 0;/);

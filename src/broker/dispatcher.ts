@@ -11,11 +11,11 @@
  * Any other request for an unknown API or version closes the connection (the caller logs it).
  */
 
-import { type ApiCodec, ApiKey, apiCodecs } from '../protocol/generated/index.js';
-import { decodeRequestHeader, type RequestHeader } from '../protocol/generated/request-header.js';
-import { ErrorCode } from '../protocol/errors.js';
-import { DecodeError, Reader, Writer } from '../protocol/primitives.js';
 import type { Encodable } from '../protocol/codec-support.js';
+import { ErrorCode } from '../protocol/errors.js';
+import { type ApiCodec, ApiKey, apiCodecs } from '../protocol/generated/index.js';
+import { type RequestHeader, decodeRequestHeader } from '../protocol/generated/request-header.js';
+import { DecodeError, Reader, Writer } from '../protocol/primitives.js';
 import type { ConnectionInfo, FrameHandler } from './network.js';
 
 export interface RequestContext<B = unknown> {
@@ -47,11 +47,23 @@ export function defineHandler<B, K extends keyof typeof apiCodecs>(
     request: ReturnType<(typeof apiCodecs)[K]['decodeRequest']>,
   ) => Promise<Encodable<ReturnType<(typeof apiCodecs)[K]['decodeResponse']>> | typeof NO_RESPONSE>,
 ): ApiHandler<B> {
-  return { apiKey: apiKey as ApiKey, minVersion: versions.min, maxVersion: versions.max, handle: handle as ApiHandler<B>['handle'] };
+  return {
+    apiKey: apiKey as ApiKey,
+    minVersion: versions.min,
+    maxVersion: versions.max,
+    handle: handle as ApiHandler<B>['handle'],
+  };
 }
 
 export interface DispatchObserver {
-  onRequest?(apiKey: number, apiVersion: number, errorCode: number | null, durationMs: number, bytesIn: number, bytesOut: number): void;
+  onRequest?(
+    apiKey: number,
+    apiVersion: number,
+    errorCode: number | null,
+    durationMs: number,
+    bytesIn: number,
+    bytesOut: number,
+  ): void;
 }
 
 function codecOf(apiKey: number): ApiCodec<unknown, unknown> | undefined {
@@ -113,7 +125,9 @@ export class Dispatcher<B> implements FrameHandler {
       return w.toBuffer();
     }
     if (apiVersion < handler.minVersion || apiVersion > handler.maxVersion) {
-      throw new DecodeError(`unsupported version ${apiVersion} of api ${codec.name} (supported ${handler.minVersion}-${handler.maxVersion})`);
+      throw new DecodeError(
+        `unsupported version ${apiVersion} of api ${codec.name} (supported ${handler.minVersion}-${handler.maxVersion})`,
+      );
     }
 
     const header: RequestHeader = decodeRequestHeader(r, requestHeaderVersion(codec, apiVersion));
@@ -136,7 +150,14 @@ export class Dispatcher<B> implements FrameHandler {
     if (responseHeaderVersion(codec, apiVersion) >= 1) w.uvarint(0);
     codec.encodeResponse(w, response as Encodable<unknown>, apiVersion);
     const out = w.view();
-    this.observer.onRequest?.(apiKey, apiVersion, topErrorCode(response), performance.now() - started, frame.length, out.length);
+    this.observer.onRequest?.(
+      apiKey,
+      apiVersion,
+      topErrorCode(response),
+      performance.now() - started,
+      frame.length,
+      out.length,
+    );
     return out;
   }
 }

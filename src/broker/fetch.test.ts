@@ -11,8 +11,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Admin, Connection, Producer } from '../client/index.js';
 import { startBroker } from '../cli/start.js';
+import { Admin, Connection, Producer } from '../client/index.js';
 import { ErrorCode } from '../protocol/errors.js';
 import { ApiKey } from '../protocol/generated/index.js';
 import type { Broker } from './broker.js';
@@ -43,7 +43,13 @@ after(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-function fetchReq(sessionId: number, sessionEpoch: number, parts: { p: number; offset: number }[], maxWaitMs = 0, minBytes = 0) {
+function fetchReq(
+  sessionId: number,
+  sessionEpoch: number,
+  parts: { p: number; offset: number }[],
+  maxWaitMs = 0,
+  minBytes = 0,
+) {
   return {
     replicaId: -1,
     maxWaitMs,
@@ -52,7 +58,18 @@ function fetchReq(sessionId: number, sessionEpoch: number, parts: { p: number; o
     isolationLevel: 0,
     sessionId,
     sessionEpoch,
-    topics: parts.length ? [{ topic: 's', partitions: parts.map(({ p, offset }) => ({ partition: p, fetchOffset: offset, partitionMaxBytes: 1 << 20 })) }] : [],
+    topics: parts.length
+      ? [
+          {
+            topic: 's',
+            partitions: parts.map(({ p, offset }) => ({
+              partition: p,
+              fetchOffset: offset,
+              partitionMaxBytes: 1 << 20,
+            })),
+          },
+        ]
+      : [],
     forgottenTopicsData: [],
     rackId: '',
   };
@@ -61,13 +78,22 @@ function fetchReq(sessionId: number, sessionEpoch: number, parts: { p: number; o
 describe('incremental fetch sessions (KIP-227)', () => {
   it('opens a session, then answers only partitions with news', async () => {
     await producer.send('s', [{ value: Buffer.from('a'), partition: 0 }]);
-    const full = await conn.send(ApiKey.Fetch, fetchReq(0, 0, [{ p: 0, offset: 0 }, { p: 1, offset: 0 }]), { version: 12 });
+    const full = await conn.send(
+      ApiKey.Fetch,
+      fetchReq(0, 0, [
+        { p: 0, offset: 0 },
+        { p: 1, offset: 0 },
+      ]),
+      { version: 12 },
+    );
     assert.equal(full.errorCode, 0);
     assert.ok(full.sessionId > 0, 'a new session gets an id');
     assert.equal(full.responses[0]?.partitions.length, 2, 'the first answer of a session is full');
 
     // Epoch 1, nothing changed: nothing to report.
-    const quiet = await conn.send(ApiKey.Fetch, fetchReq(full.sessionId, 1, [{ p: 0, offset: 1 }]), { version: 12 });
+    const quiet = await conn.send(ApiKey.Fetch, fetchReq(full.sessionId, 1, [{ p: 0, offset: 1 }]), {
+      version: 12,
+    });
     assert.equal(quiet.errorCode, 0);
     assert.equal(quiet.sessionId, full.sessionId);
     assert.equal(quiet.responses.length, 0, 'no partition has news');
@@ -89,7 +115,9 @@ describe('incremental fetch sessions (KIP-227)', () => {
     assert.equal(unknown.errorCode, ErrorCode.FETCH_SESSION_ID_NOT_FOUND);
 
     // Epoch -1 closes the session and fetches sessionless.
-    const closed = await conn.send(ApiKey.Fetch, fetchReq(full.sessionId, -1, [{ p: 0, offset: 0 }]), { version: 12 });
+    const closed = await conn.send(ApiKey.Fetch, fetchReq(full.sessionId, -1, [{ p: 0, offset: 0 }]), {
+      version: 12,
+    });
     assert.equal(closed.sessionId, 0);
     const gone = await conn.send(ApiKey.Fetch, fetchReq(full.sessionId, 3, []), { version: 12 });
     assert.equal(gone.errorCode, ErrorCode.FETCH_SESSION_ID_NOT_FOUND);
@@ -100,14 +128,25 @@ describe('incremental fetch sessions (KIP-227)', () => {
     const req = fetchReq(0, -1, [{ p: 0, offset: 0 }]);
     const byId = await conn.send(
       ApiKey.Fetch,
-      { ...req, topics: [{ topicId, partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20 }] }] },
+      {
+        ...req,
+        topics: [{ topicId, partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20 }] }],
+      },
       { version: 13 },
     );
     assert.equal(byId.responses[0]?.topicId, topicId);
     assert.equal(byId.responses[0]?.partitions[0]?.errorCode, 0);
     const bad = await conn.send(
       ApiKey.Fetch,
-      { ...req, topics: [{ topicId: 'ab'.repeat(16), partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20 }] }] },
+      {
+        ...req,
+        topics: [
+          {
+            topicId: 'ab'.repeat(16),
+            partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20 }],
+          },
+        ],
+      },
       { version: 13 },
     );
     assert.equal(bad.responses[0]?.partitions[0]?.errorCode, ErrorCode.UNKNOWN_TOPIC_ID);
@@ -118,7 +157,9 @@ describe('long poll', () => {
   it('waits up to maxWaitMs when nothing is ready', async () => {
     const end = broker.topics.partition('s', 0)!.logEndOffset;
     const t0 = performance.now();
-    const res = await conn.send(ApiKey.Fetch, fetchReq(0, -1, [{ p: 0, offset: end }], 300, 1), { version: 12 });
+    const res = await conn.send(ApiKey.Fetch, fetchReq(0, -1, [{ p: 0, offset: end }], 300, 1), {
+      version: 12,
+    });
     const waited = performance.now() - t0;
     assert.ok(waited >= 250, `waited ${waited} ms`);
     assert.equal(res.responses[0]?.partitions[0]?.records?.length ?? 0, 0);
@@ -127,7 +168,10 @@ describe('long poll', () => {
   it('is woken by an append before maxWaitMs', async () => {
     const end = broker.topics.partition('s', 0)!.logEndOffset;
     const t0 = performance.now();
-    const pending = conn.send(ApiKey.Fetch, fetchReq(0, -1, [{ p: 0, offset: end }], 10000, 1), { version: 12, timeoutMs: 20000 });
+    const pending = conn.send(ApiKey.Fetch, fetchReq(0, -1, [{ p: 0, offset: end }], 10000, 1), {
+      version: 12,
+      timeoutMs: 20000,
+    });
     await new Promise((r) => setTimeout(r, 100));
     await producer.send('s', [{ value: Buffer.from('wake'), partition: 0 }]);
     const res = await pending;
@@ -145,7 +189,13 @@ describe('KIP-74 limits', () => {
     const req = fetchReq(0, -1, [{ p: 1, offset: first!.offset }]);
     const res = await conn.send(
       ApiKey.Fetch,
-      { ...req, maxBytes: 100, topics: [{ topic: 's', partitions: [{ partition: 1, fetchOffset: first!.offset, partitionMaxBytes: 100 }] }] },
+      {
+        ...req,
+        maxBytes: 100,
+        topics: [
+          { topic: 's', partitions: [{ partition: 1, fetchOffset: first!.offset, partitionMaxBytes: 100 }] },
+        ],
+      },
       { version: 12 },
     );
     const bytes = res.responses[0]?.partitions[0]?.records?.length ?? 0;

@@ -24,11 +24,19 @@ async function applyTopicConfigs(
   compute: (current: Configs) => Configs | Outcome,
 ): Promise<Outcome> {
   if (resourceType === RESOURCE_BROKER) {
-    return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'Broker configs are static in Sluice: set them in the config file and restart' };
+    return {
+      errorCode: ErrorCode.INVALID_REQUEST,
+      errorMessage: 'Broker configs are static in Sluice: set them in the config file and restart',
+    };
   }
-  if (resourceType !== RESOURCE_TOPIC) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unsupported resource type ${resourceType}` };
+  if (resourceType !== RESOURCE_TOPIC)
+    return {
+      errorCode: ErrorCode.INVALID_REQUEST,
+      errorMessage: `Unsupported resource type ${resourceType}`,
+    };
   const topic = broker.topics.get(name);
-  if (!topic) return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `Topic ${name} does not exist` };
+  if (!topic)
+    return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `Topic ${name} does not exist` };
   const next = compute({ ...topic.meta.configs });
   if ('errorCode' in next) return next as Outcome;
   for (const [k, v] of Object.entries(next)) {
@@ -39,18 +47,28 @@ async function applyTopicConfigs(
   return { errorCode: 0, errorMessage: null };
 }
 
-export const alterConfigsHandler = defineHandler<Broker, ApiKey.AlterConfigs>(ApiKey.AlterConfigs, { min: 0, max: 2 }, async (ctx, req) => {
-  const responses = [];
-  for (const res of req.resources) {
-    const outcome = await applyTopicConfigs(ctx.broker, res.resourceType, res.resourceName, req.validateOnly, () => {
-      const next: Configs = {};
-      for (const c of res.configs) if (c.value !== null) next[c.name as TopicConfigName] = c.value;
-      return next;
-    });
-    responses.push({ ...outcome, resourceType: res.resourceType, resourceName: res.resourceName });
-  }
-  return { throttleTimeMs: 0, responses };
-});
+export const alterConfigsHandler = defineHandler<Broker, ApiKey.AlterConfigs>(
+  ApiKey.AlterConfigs,
+  { min: 0, max: 2 },
+  async (ctx, req) => {
+    const responses = [];
+    for (const res of req.resources) {
+      const outcome = await applyTopicConfigs(
+        ctx.broker,
+        res.resourceType,
+        res.resourceName,
+        req.validateOnly,
+        () => {
+          const next: Configs = {};
+          for (const c of res.configs) if (c.value !== null) next[c.name as TopicConfigName] = c.value;
+          return next;
+        },
+      );
+      responses.push({ ...outcome, resourceType: res.resourceType, resourceName: res.resourceName });
+    }
+    return { throttleTimeMs: 0, responses };
+  },
+);
 
 export const incrementalAlterConfigsHandler = defineHandler<Broker, ApiKey.IncrementalAlterConfigs>(
   ApiKey.IncrementalAlterConfigs,
@@ -58,36 +76,58 @@ export const incrementalAlterConfigsHandler = defineHandler<Broker, ApiKey.Incre
   async (ctx, req) => {
     const responses = [];
     for (const res of req.resources) {
-      const outcome = await applyTopicConfigs(ctx.broker, res.resourceType, res.resourceName, req.validateOnly, (current) => {
-        for (const c of res.configs) {
-          const key = c.name as TopicConfigName;
-          const known = validateTopicConfig(key, c.value ?? '');
-          if (known?.startsWith('Unknown topic config')) return { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: known };
-          switch (c.configOperation) {
-            case 0:
-              if (c.value === null) return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Null value not supported for ${c.name}` };
-              current[key] = c.value;
-              break;
-            case 1:
-              delete current[key];
-              break;
-            case 2:
-            case 3: {
-              if (key !== 'cleanup.policy') {
-                return { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: `Config value append/subtract is not allowed for config key ${c.name}` };
+      const outcome = await applyTopicConfigs(
+        ctx.broker,
+        res.resourceType,
+        res.resourceName,
+        req.validateOnly,
+        (current) => {
+          for (const c of res.configs) {
+            const key = c.name as TopicConfigName;
+            const known = validateTopicConfig(key, c.value ?? '');
+            if (known?.startsWith('Unknown topic config'))
+              return { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: known };
+            switch (c.configOperation) {
+              case 0:
+                if (c.value === null)
+                  return {
+                    errorCode: ErrorCode.INVALID_REQUEST,
+                    errorMessage: `Null value not supported for ${c.name}`,
+                  };
+                current[key] = c.value;
+                break;
+              case 1:
+                delete current[key];
+                break;
+              case 2:
+              case 3: {
+                if (key !== 'cleanup.policy') {
+                  return {
+                    errorCode: ErrorCode.INVALID_CONFIG,
+                    errorMessage: `Config value append/subtract is not allowed for config key ${c.name}`,
+                  };
+                }
+                const list = (current[key] ?? ctx.broker.config.topicDefaults[key])
+                  .split(',')
+                  .filter((s) => s !== '');
+                const items = (c.value ?? '').split(',').filter((s) => s !== '');
+                const updated =
+                  c.configOperation === 2
+                    ? [...list, ...items.filter((i) => !list.includes(i))]
+                    : list.filter((i) => !items.includes(i));
+                current[key] = updated.join(',');
+                break;
               }
-              const list = (current[key] ?? ctx.broker.config.topicDefaults[key]).split(',').filter((s) => s !== '');
-              const items = (c.value ?? '').split(',').filter((s) => s !== '');
-              const updated = c.configOperation === 2 ? [...list, ...items.filter((i) => !list.includes(i))] : list.filter((i) => !items.includes(i));
-              current[key] = updated.join(',');
-              break;
+              default:
+                return {
+                  errorCode: ErrorCode.INVALID_REQUEST,
+                  errorMessage: `Unknown config operation ${c.configOperation}`,
+                };
             }
-            default:
-              return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unknown config operation ${c.configOperation}` };
           }
-        }
-        return current;
-      });
+          return current;
+        },
+      );
       responses.push({ ...outcome, resourceType: res.resourceType, resourceName: res.resourceName });
     }
     return { throttleTimeMs: 0, responses };

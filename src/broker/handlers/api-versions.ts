@@ -9,8 +9,12 @@ import { ApiKey } from '../../protocol/generated/index.js';
 import type { Broker } from '../broker.js';
 import { defineHandler } from '../dispatcher.js';
 
-export const apiVersionsHandler = defineHandler<Broker, ApiKey.ApiVersions>(ApiKey.ApiVersions, { min: 0, max: 4 }, async (ctx) => ({
-  errorCode: 0,
-  apiKeys: ctx.broker.dispatcher.supportedApis(),
-  throttleTimeMs: 0,
-}));
+export const apiVersionsHandler = defineHandler<Broker, ApiKey.ApiVersions>(
+  ApiKey.ApiVersions,
+  { min: 0, max: 4 },
+  async (ctx) => ({
+    errorCode: 0,
+    apiKeys: ctx.broker.dispatcher.supportedApis(),
+    throttleTimeMs: 0,
+  }),
+);

@@ -14,7 +14,11 @@ export const createPartitionsHandler = defineHandler<Broker, ApiKey.CreatePartit
     for (const t of req.topics) {
       const topic = broker.topics.get(t.name);
       if (!topic) {
-        results.push({ name: t.name, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `The topic '${t.name}' does not exist.` });
+        results.push({
+          name: t.name,
+          errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+          errorMessage: `The topic '${t.name}' does not exist.`,
+        });
         continue;
       }
       if (t.count <= topic.meta.partitions) {
@@ -26,7 +30,11 @@ export const createPartitionsHandler = defineHandler<Broker, ApiKey.CreatePartit
         continue;
       }
       if (t.assignments && t.assignments.length !== t.count - topic.meta.partitions) {
-        results.push({ name: t.name, errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: 'Increasing the number of partitions requires one assignment per new partition.' });
+        results.push({
+          name: t.name,
+          errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+          errorMessage: 'Increasing the number of partitions requires one assignment per new partition.',
+        });
         continue;
       }
       if (req.validateOnly) {

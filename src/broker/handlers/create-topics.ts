@@ -6,62 +6,94 @@
  * topic's id, partition count, replication factor and configs.
  */
 
+import { type Encodable, ZERO_UUID } from '../../protocol/codec-support.js';
 import { ErrorCode, KafkaError } from '../../protocol/errors.js';
-import { ApiKey } from '../../protocol/generated/index.js';
 import type { CreatableTopicResult } from '../../protocol/generated/create-topics-response.js';
-import { ZERO_UUID, type Encodable } from '../../protocol/codec-support.js';
+import { ApiKey } from '../../protocol/generated/index.js';
 import type { Broker } from '../broker.js';
 import { defineHandler } from '../dispatcher.js';
 import { describeTopicConfigs } from './describe-configs.js';
 
-export const createTopicsHandler = defineHandler<Broker, ApiKey.CreateTopics>(ApiKey.CreateTopics, { min: 0, max: 7 }, async (ctx, req) => {
-  const broker = ctx.broker;
-  const seen = new Map<string, number>();
-  for (const t of req.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
-  const topics: Encodable<CreatableTopicResult>[] = [];
-  for (const t of req.topics) {
-    const base = { name: t.name, topicId: ZERO_UUID, numPartitions: -1, replicationFactor: -1, configs: null, topicConfigErrorCode: 0 };
-    if ((seen.get(t.name) ?? 0) > 1) {
-      topics.push({ ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Create topics request from client contains duplicate topic ${t.name}` });
-      continue;
+export const createTopicsHandler = defineHandler<Broker, ApiKey.CreateTopics>(
+  ApiKey.CreateTopics,
+  { min: 0, max: 7 },
+  async (ctx, req) => {
+    const broker = ctx.broker;
+    const seen = new Map<string, number>();
+    for (const t of req.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
+    const topics: Encodable<CreatableTopicResult>[] = [];
+    for (const t of req.topics) {
+      const base = {
+        name: t.name,
+        topicId: ZERO_UUID,
+        numPartitions: -1,
+        replicationFactor: -1,
+        configs: null,
+        topicConfigErrorCode: 0,
+      };
+      if ((seen.get(t.name) ?? 0) > 1) {
+        topics.push({
+          ...base,
+          errorCode: ErrorCode.INVALID_REQUEST,
+          errorMessage: `Create topics request from client contains duplicate topic ${t.name}`,
+        });
+        continue;
+      }
+      if (t.assignments.length > 0 && t.numPartitions !== -1) {
+        topics.push({
+          ...base,
+          errorCode: ErrorCode.INVALID_REQUEST,
+          errorMessage: 'Both numPartitions or replicationFactor and replicasAssignments were set.',
+        });
+        continue;
+      }
+      const numPartitions =
+        t.assignments.length > 0
+          ? t.assignments.length
+          : t.numPartitions === -1
+            ? broker.config.numPartitions
+            : t.numPartitions;
+      const rf =
+        t.assignments.length > 0
+          ? (t.assignments[0]?.brokerIds.length ?? 1)
+          : t.replicationFactor === -1
+            ? broker.config.defaultReplicationFactor
+            : t.replicationFactor;
+      const configs: [string, string][] = t.configs
+        .filter((c) => c.value !== null)
+        .map((c) => [c.name, c.value as string]);
+      const err = broker.topics.validateCreate(t.name, numPartitions, rf, configs);
+      if (err) {
+        topics.push({ ...base, errorCode: err.errorCode, errorMessage: err.message });
+        continue;
+      }
+      if (req.validateOnly) {
+        topics.push({ ...base, errorCode: 0, errorMessage: null, numPartitions, replicationFactor: rf });
+        continue;
+      }
+      try {
+        const topic = await broker.topics.create(t.name, numPartitions, configs);
+        topics.push({
+          ...base,
+          topicId: topic.meta.topicId,
+          errorCode: 0,
+          errorMessage: null,
+          numPartitions,
+          replicationFactor: 1,
+          configs: describeTopicConfigs(broker, topic.meta, null, false, false).map((c) => ({
+            name: c.name,
+            value: c.value,
+            readOnly: c.readOnly,
+            configSource: c.configSource,
+            isSensitive: false,
+          })),
+        });
+      } catch (e) {
+        if (e instanceof KafkaError)
+          topics.push({ ...base, errorCode: e.errorCode, errorMessage: e.message });
+        else throw e;
+      }
     }
-    if (t.assignments.length > 0 && t.numPartitions !== -1) {
-      topics.push({ ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'Both numPartitions or replicationFactor and replicasAssignments were set.' });
-      continue;
-    }
-    const numPartitions = t.assignments.length > 0 ? t.assignments.length : t.numPartitions === -1 ? broker.config.numPartitions : t.numPartitions;
-    const rf = t.assignments.length > 0 ? (t.assignments[0]?.brokerIds.length ?? 1) : t.replicationFactor === -1 ? broker.config.defaultReplicationFactor : t.replicationFactor;
-    const configs: [string, string][] = t.configs.filter((c) => c.value !== null).map((c) => [c.name, c.value as string]);
-    const err = broker.topics.validateCreate(t.name, numPartitions, rf, configs);
-    if (err) {
-      topics.push({ ...base, errorCode: err.errorCode, errorMessage: err.message });
-      continue;
-    }
-    if (req.validateOnly) {
-      topics.push({ ...base, errorCode: 0, errorMessage: null, numPartitions, replicationFactor: rf });
-      continue;
-    }
-    try {
-      const topic = await broker.topics.create(t.name, numPartitions, configs);
-      topics.push({
-        ...base,
-        topicId: topic.meta.topicId,
-        errorCode: 0,
-        errorMessage: null,
-        numPartitions,
-        replicationFactor: 1,
-        configs: describeTopicConfigs(broker, topic.meta, null, false, false).map((c) => ({
-          name: c.name,
-          value: c.value,
-          readOnly: c.readOnly,
-          configSource: c.configSource,
-          isSensitive: false,
-        })),
-      });
-    } catch (e) {
-      if (e instanceof KafkaError) topics.push({ ...base, errorCode: e.errorCode, errorMessage: e.message });
-      else throw e;
-    }
-  }
-  return { throttleTimeMs: 0, topics };
-});
+    return { throttleTimeMs: 0, topics };
+  },
+);

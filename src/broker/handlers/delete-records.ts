@@ -8,26 +8,38 @@ import { ApiKey } from '../../protocol/generated/index.js';
 import type { Broker } from '../broker.js';
 import { defineHandler } from '../dispatcher.js';
 
-export const deleteRecordsHandler = defineHandler<Broker, ApiKey.DeleteRecords>(ApiKey.DeleteRecords, { min: 0, max: 2 }, async (ctx, req) => {
-  const broker = ctx.broker;
-  const topics = [];
-  for (const t of req.topics) {
-    const partitions = [];
-    for (const rp of t.partitions) {
-      const p = broker.topics.partition(t.name, rp.partitionIndex);
-      if (!p) {
-        partitions.push({ partitionIndex: rp.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
-        continue;
+export const deleteRecordsHandler = defineHandler<Broker, ApiKey.DeleteRecords>(
+  ApiKey.DeleteRecords,
+  { min: 0, max: 2 },
+  async (ctx, req) => {
+    const broker = ctx.broker;
+    const topics = [];
+    for (const t of req.topics) {
+      const partitions = [];
+      for (const rp of t.partitions) {
+        const p = broker.topics.partition(t.name, rp.partitionIndex);
+        if (!p) {
+          partitions.push({
+            partitionIndex: rp.partitionIndex,
+            lowWatermark: -1,
+            errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+          });
+          continue;
+        }
+        const target = rp.offset === -1 ? p.highWatermark : rp.offset;
+        if (target < 0 || target > p.highWatermark) {
+          partitions.push({
+            partitionIndex: rp.partitionIndex,
+            lowWatermark: -1,
+            errorCode: ErrorCode.OFFSET_OUT_OF_RANGE,
+          });
+          continue;
+        }
+        if (target > p.logStartOffset) await p.log.deleteRecordsBefore(target);
+        partitions.push({ partitionIndex: rp.partitionIndex, lowWatermark: p.logStartOffset, errorCode: 0 });
       }
-      const target = rp.offset === -1 ? p.highWatermark : rp.offset;
-      if (target < 0 || target > p.highWatermark) {
-        partitions.push({ partitionIndex: rp.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE });
-        continue;
-      }
-      if (target > p.logStartOffset) await p.log.deleteRecordsBefore(target);
-      partitions.push({ partitionIndex: rp.partitionIndex, lowWatermark: p.logStartOffset, errorCode: 0 });
+      topics.push({ name: t.name, partitions });
     }
-    topics.push({ name: t.name, partitions });
-  }
-  return { throttleTimeMs: 0, topics };
-});
+    return { throttleTimeMs: 0, topics };
+  },
+);
