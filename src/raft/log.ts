@@ -115,7 +115,10 @@ export class RaftLog {
    * Returns the lowest index whose content changed (a truncation or a new entry), or undefined
    * if the log is unchanged — a stale or duplicated AppendEntries must not truncate anything.
    */
-  merge(entries: readonly LogEntry[]): { firstChangedIndex: number | undefined; truncatedFromIndex: number | undefined } {
+  merge(entries: readonly LogEntry[]): {
+    firstChangedIndex: number | undefined;
+    truncatedFromIndex: number | undefined;
+  } {
     let firstChangedIndex: number | undefined;
     let truncatedFromIndex: number | undefined;
     for (const e of entries) {
@@ -141,7 +144,10 @@ export class RaftLog {
 
   /** Discards entries up to and including `index`, which becomes the snapshot base. */
   compact(index: number): void {
-    assert(index >= this.base && index <= this.lastIndex, `compact at ${index} outside ${this.base}..${this.lastIndex}`);
+    assert(
+      index >= this.base && index <= this.lastIndex,
+      `compact at ${index} outside ${this.base}..${this.lastIndex}`,
+    );
     const term = this.term(index);
     assert(term !== undefined, `no term at ${index}`);
     this.entries = this.entries.slice(index - this.base);

@@ -83,7 +83,11 @@ export class WriteTracker {
   }
 
   get gathering(): boolean {
-    return this.hardStateDirty || this.snapshot !== undefined || this.unstableFromIndex !== Number.POSITIVE_INFINITY;
+    return (
+      this.hardStateDirty ||
+      this.snapshot !== undefined ||
+      this.unstableFromIndex !== Number.POSITIVE_INFINITY
+    );
   }
 
   /** The id of the write that will hold every mutation made so far. */

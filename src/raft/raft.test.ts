@@ -38,12 +38,28 @@ class Cluster {
       const disk = new SimDisk();
       const state = durable[id];
       if (state !== undefined) {
-        disk.submit({ writeId: 0, snapshot: state.snapshot, truncateFromIndex: undefined, entries: state.entries, hardState: state.hardState }, 0);
+        disk.submit(
+          {
+            writeId: 0,
+            snapshot: state.snapshot,
+            truncateFromIndex: undefined,
+            entries: state.entries,
+            hardState: state.hardState,
+          },
+          0,
+        );
         disk.completeDue(0);
       }
       const raft = new RaftNode(
         // Every timeout is the maximum (20 ticks): elect() relies on it to time one node out first.
-        { id, voters: ids, electionTimeoutTicks: ELECTION, heartbeatTicks: 3, random: () => 0.99, ...overrides },
+        {
+          id,
+          voters: ids,
+          electionTimeoutTicks: ELECTION,
+          heartbeatTicks: 3,
+          random: () => 0.99,
+          ...overrides,
+        },
         disk.durableState(),
       );
       this.nodes.set(id, { raft, disk, autoSync: true, applied: [], loadedSnapshot: undefined });
@@ -113,7 +129,8 @@ class Cluster {
    */
   elect(id: NodeId): void {
     for (const other of this.ids) {
-      if (other !== id && !this.isolated.has(other) && this.raft(other).role !== 'leader') this.tick(other, ELECTION.min);
+      if (other !== id && !this.isolated.has(other) && this.raft(other).role !== 'leader')
+        this.tick(other, ELECTION.min);
     }
     this.tick(id, ELECTION.max);
     this.deliverAll();
@@ -301,7 +318,10 @@ describe('RaftNode replication', () => {
     c.delivered = [];
     for (let i = 0; i < 3; i++) c.heartbeat(2);
     const rejections = c.delivered.filter((m) => m.type === 'AppendEntriesResponse' && !m.success);
-    assert.ok(rejections.length <= 2, `fast backoff: ${rejections.length} rejections for 20 conflicting entries`);
+    assert.ok(
+      rejections.length <= 2,
+      `fast backoff: ${rejections.length} rejections for 20 conflicting entries`,
+    );
     for (const id of [1, 3]) {
       const a = c.raft(2).log;
       const b = c.raft(id).log;
@@ -355,8 +375,16 @@ describe('RaftNode replication', () => {
    * node whose last entry is of term 3 could still be elected and overwrite it. The correct node
    * commits nothing until its own term's entry is on a quorum.
    */
-  function figure8(unsafe: RaftConfig['unsafe']): { committedPreviousTermAlone: boolean; finalCommit: number } {
-    const e = (index: number, term: number): LogEntry => ({ index, term, kind: 'data', data: bytes(`${index}@${term}`) });
+  function figure8(unsafe: RaftConfig['unsafe']): {
+    committedPreviousTermAlone: boolean;
+    finalCommit: number;
+  } {
+    const e = (index: number, term: number): LogEntry => ({
+      index,
+      term,
+      kind: 'data',
+      data: bytes(`${index}@${term}`),
+    });
     const c = new Cluster(
       [1, 2, 3],
       { appendEntriesMax: 1, unsafe },
@@ -412,7 +440,14 @@ describe('RaftNode replication', () => {
     c.deliverOne((m) => m.type === 'Vote' && m.to === 2);
     assert.equal(c.raft(2).vote, 1);
     const restarted = new RaftNode(
-      { id: 2, voters: [1, 2, 3], electionTimeoutTicks: ELECTION, heartbeatTicks: 3, random: () => 0, preVote: false },
+      {
+        id: 2,
+        voters: [1, 2, 3],
+        electionTimeoutTicks: ELECTION,
+        heartbeatTicks: 3,
+        random: () => 0,
+        preVote: false,
+      },
       c.node(2).disk.durableState(),
     );
     assert.equal(restarted.term, 1);

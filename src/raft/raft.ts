@@ -329,10 +329,22 @@ export class RaftNode {
           this.send(this.appendResponse(m.from, false, 0, 0, undefined, 0));
           return;
         case 'PreVote':
-          this.send({ type: 'PreVoteResponse', from: this.id, to: m.from, term: this.currentTerm, granted: false });
+          this.send({
+            type: 'PreVoteResponse',
+            from: this.id,
+            to: m.from,
+            term: this.currentTerm,
+            granted: false,
+          });
           return;
         case 'Vote':
-          this.send({ type: 'VoteResponse', from: this.id, to: m.from, term: this.currentTerm, granted: false });
+          this.send({
+            type: 'VoteResponse',
+            from: this.id,
+            to: m.from,
+            term: this.currentTerm,
+            granted: false,
+          });
           return;
         default:
           return;
@@ -341,21 +353,29 @@ export class RaftNode {
 
     switch (m.type) {
       case 'PreVote':
-        return this.onPreVote(m);
+        this.onPreVote(m);
+        break;
       case 'PreVoteResponse':
-        return this.onPreVoteResponse(m);
+        this.onPreVoteResponse(m);
+        break;
       case 'Vote':
-        return this.onVote(m);
+        this.onVote(m);
+        break;
       case 'VoteResponse':
-        return this.onVoteResponse(m);
+        this.onVoteResponse(m);
+        break;
       case 'AppendEntries':
-        return this.onAppendEntries(m);
+        this.onAppendEntries(m);
+        break;
       case 'AppendEntriesResponse':
-        return this.onAppendEntriesResponse(m);
+        this.onAppendEntriesResponse(m);
+        break;
       case 'InstallSnapshot':
-        return this.onInstallSnapshot(m);
+        this.onInstallSnapshot(m);
+        break;
       case 'InstallSnapshotResponse':
-        return this.onInstallSnapshotResponse(m);
+        this.onInstallSnapshotResponse(m);
+        break;
     }
   }
 
@@ -525,7 +545,8 @@ export class RaftNode {
     const canVote =
       this.votedFor === m.from || (this.votedFor === undefined && this.currentLeader === undefined);
     const granted =
-      canVote && (this.config.unsafe?.voteWithoutLogCheck || this.raftLog.isUpToDate(m.lastLogIndex, m.lastLogTerm));
+      canVote &&
+      (this.config.unsafe?.voteWithoutLogCheck || this.raftLog.isUpToDate(m.lastLogIndex, m.lastLogTerm));
     if (granted) {
       if (this.votedFor !== m.from) {
         this.votedFor = m.from;
@@ -550,7 +571,8 @@ export class RaftNode {
       this.currentRole !== 'leader',
       `node ${this.id}: two leaders in term ${this.currentTerm} (${this.id} and ${leader})`,
     );
-    if (this.currentRole !== 'follower' || this.currentLeader !== leader) this.becomeFollower(this.currentTerm, leader);
+    if (this.currentRole !== 'follower' || this.currentLeader !== leader)
+      this.becomeFollower(this.currentTerm, leader);
     this.electionElapsed = 0;
   }
 
@@ -576,7 +598,10 @@ export class RaftNode {
     if (entries.length > 0) {
       const { firstChangedIndex, truncatedFromIndex } = this.raftLog.merge(entries);
       if (truncatedFromIndex !== undefined) {
-        assert(truncatedFromIndex > this.commit, `truncating committed entry ${truncatedFromIndex} <= ${this.commit}`);
+        assert(
+          truncatedFromIndex > this.commit,
+          `truncating committed entry ${truncatedFromIndex} <= ${this.commit}`,
+        );
       }
       if (firstChangedIndex !== undefined) this.writes.markEntries(firstChangedIndex);
     }
@@ -725,12 +750,18 @@ export class RaftNode {
   }
 
   private maybeAdvanceCommit(): void {
-    const selfIndex = this.config.unsafe?.ackBeforeFsync ? this.raftLog.lastIndex : this.writes.durableMatchIndex();
+    const selfIndex = this.config.unsafe?.ackBeforeFsync
+      ? this.raftLog.lastIndex
+      : this.writes.durableMatchIndex();
     const candidate = this.progress!.quorumMatchIndex(selfIndex);
     if (candidate <= this.commit) return;
     // §5.4.2: only an entry of the current term is committed by counting replicas; earlier ones
     // follow it by the Log Matching Property.
-    if (this.raftLog.term(candidate) !== this.currentTerm && !this.config.unsafe?.commitPreviousTermByCounting) return;
+    if (
+      this.raftLog.term(candidate) !== this.currentTerm &&
+      !this.config.unsafe?.commitPreviousTermByCounting
+    )
+      return;
     assert(candidate <= this.raftLog.lastIndex, 'quorum match beyond the leader log');
     this.commit = candidate;
   }
@@ -747,7 +778,8 @@ export class RaftNode {
       m.type === 'PreVote' ||
       m.type === 'PreVoteResponse' ||
       (this.currentRole === 'leader' && (m.type === 'AppendEntries' || m.type === 'InstallSnapshot'));
-    const requiresWriteId = independent || this.config.unsafe?.ackBeforeFsync ? 0 : this.writes.coveringWriteId;
+    const requiresWriteId =
+      independent || this.config.unsafe?.ackBeforeFsync ? 0 : this.writes.coveringWriteId;
     if (requiresWriteId <= this.writes.durableWriteId) {
       this.queue(m);
       return;

@@ -48,7 +48,9 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 export function sameEntry(a: LogEntry, b: LogEntry): boolean {
-  return a === b || (a.index === b.index && a.term === b.term && a.kind === b.kind && bytesEqual(a.data, b.data));
+  return (
+    a === b || (a.index === b.index && a.term === b.term && a.kind === b.kind && bytesEqual(a.data, b.data))
+  );
 }
 
 function describe(e: LogEntry | undefined): string {
@@ -99,7 +101,10 @@ export class SafetyChecker {
       if (r.role === 'leader') {
         const other = this.leaderByTerm.get(r.term);
         if (other !== undefined && other !== n.id) {
-          throw new Violation('election-safety', `nodes ${other} and ${n.id} are both leaders of term ${r.term}`);
+          throw new Violation(
+            'election-safety',
+            `nodes ${other} and ${n.id} are both leaders of term ${r.term}`,
+          );
         }
         this.leaderByTerm.set(r.term, n.id);
         if (t.leaderTerm !== r.term) {
@@ -108,7 +113,10 @@ export class SafetyChecker {
         }
       }
       if (r.commitIndex < t.commit) {
-        throw new Violation('commit-monotonic', `node ${n.id} commit index went from ${t.commit} to ${r.commitIndex}`);
+        throw new Violation(
+          'commit-monotonic',
+          `node ${n.id} commit index went from ${t.commit} to ${r.commitIndex}`,
+        );
       }
       t.commit = r.commitIndex;
       if (r.commitIndex < r.log.snapshotIndex || r.commitIndex > r.log.lastIndex) {
@@ -140,7 +148,10 @@ export class SafetyChecker {
   onApply(n: NodeView, e: LogEntry, step: number): void {
     const t = this.track(n, step);
     if (e.index !== t.nextApplyIndex) {
-      throw new Violation('apply-order', `node ${n.id} applied index ${e.index}, expected ${t.nextApplyIndex}`);
+      throw new Violation(
+        'apply-order',
+        `node ${n.id} applied index ${e.index}, expected ${t.nextApplyIndex}`,
+      );
     }
     t.nextApplyIndex++;
     this.record(n, e, step, 'applied');
@@ -183,7 +194,8 @@ export class SafetyChecker {
   private checkCommittedPrefix(n: NodeView, r: RaftNode, from: number, to: number, step: number): void {
     for (let i = from; i <= to; i++) {
       const e = r.log.entry(i);
-      if (e === undefined) throw new Violation('commit-bounds', `node ${n.id} has no entry at committed index ${i}`);
+      if (e === undefined)
+        throw new Violation('commit-bounds', `node ${n.id} has no entry at committed index ${i}`);
       this.record(n, e, step, 'has committed');
     }
   }

@@ -251,7 +251,10 @@ export class SimCluster {
     const p = this.pending.get(payload);
     if (p !== undefined && p.node === node.id && p.incarnation === node.incarnation) {
       if (p.index !== e.index || p.term !== e.term) {
-        throw new Violation('client', `payload ${payload} proposed at ${p.index}/${p.term}, applied at ${e.index}/${e.term}`);
+        throw new Violation(
+          'client',
+          `payload ${payload} proposed at ${p.index}/${p.term}, applied at ${e.index}/${e.term}`,
+        );
       }
       this.pending.delete(payload);
       this.acked.set(payload, p);
@@ -303,7 +306,8 @@ export class SimCluster {
     const f = this.profile;
     const p = this.faultPrng;
     for (const n of this.nodes) {
-      if (n.raft === undefined && n.restartAtTick !== undefined && n.restartAtTick <= this.tick) this.restart(n);
+      if (n.raft === undefined && n.restartAtTick !== undefined && n.restartAtTick <= this.tick)
+        this.restart(n);
     }
     if (p.chance(f.crashRate)) {
       const victim = p.pick(this.nodes);
@@ -446,17 +450,25 @@ export function runSimulation(options: SimOptions): SimResult {
         }
         if (agreedSinceTick !== undefined && cluster.tick - agreedSinceTick >= ELECTION_TICKS.max) break;
         if (cluster.tick - healTick >= settleTicksMax) {
-          throw new Violation('liveness', `no stable agreed leader ${settleTicksMax} ticks after faults stopped`);
+          throw new Violation(
+            'liveness',
+            `no stable agreed leader ${settleTicksMax} ticks after faults stopped`,
+          );
         }
         cluster.step(false, 0);
       }
-      log(`leader ${cluster.agreedLeader()!.id} agreed by all since ${agreedSinceTick}, ${cluster.tick - healTick} ticks after the heal`);
+      log(
+        `leader ${cluster.agreedLeader()!.id} agreed by all since ${agreedSinceTick}, ${cluster.tick - healTick} ticks after the heal`,
+      );
       // Liveness 2: new proposals are applied everywhere within a bound.
       const startTick = cluster.tick;
       const mine: string[] = [];
       while (mine.length < livenessProposals) {
         if (cluster.tick - startTick >= commitTicksMax) {
-          throw new Violation('liveness', `only ${mine.length} proposals accepted in ${commitTicksMax} ticks`);
+          throw new Violation(
+            'liveness',
+            `only ${mine.length} proposals accepted in ${commitTicksMax} ticks`,
+          );
         }
         const p = cluster.propose();
         if (p !== undefined) mine.push(p.payload);
@@ -487,7 +499,11 @@ export function runSimulation(options: SimOptions): SimResult {
     }
   } catch (err) {
     if (err instanceof Violation) violation = err;
-    else violation = new Violation('exception', err instanceof Error ? `${err.message}\n${err.stack}` : String(err));
+    else
+      violation = new Violation(
+        'exception',
+        err instanceof Error ? `${err.message}\n${err.stack}` : String(err),
+      );
   }
   if (violation) log(`VIOLATION ${violation.message}`);
   return {

@@ -89,7 +89,9 @@ export class SimDisk {
     for (const e of w.entries) {
       const expected = this.lastIndex() + 1;
       if (e.index !== expected) {
-        throw new Error(`disk: write ${w.writeId} appends index ${e.index}, durable log ends at ${expected - 1}`);
+        throw new Error(
+          `disk: write ${w.writeId} appends index ${e.index}, durable log ends at ${expected - 1}`,
+        );
       }
       this.entries.push(e);
     }

@@ -63,7 +63,10 @@ describe('raft simulator', () => {
 });
 
 describe('the checkers catch deliberate bugs', () => {
-  function firstViolation(unsafe: NonNullable<Parameters<typeof runSimulation>[0]['unsafe']>, seedsMax: number) {
+  function firstViolation(
+    unsafe: NonNullable<Parameters<typeof runSimulation>[0]['unsafe']>,
+    seedsMax: number,
+  ) {
     for (let seed = 1; seed <= seedsMax; seed++) {
       const r = runSimulation({ seed, unsafe });
       if (!r.ok) return r;
