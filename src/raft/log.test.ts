@@ -23,7 +23,10 @@ function logFromTerms(terms: number[]): LogEntry[] {
 
 const termsArb = fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 40 }).map((steps) => {
   let t = 1;
-  return steps.map((s) => (t += s > 2 ? 1 : 0));
+  return steps.map((s) => {
+    if (s > 2) t++;
+    return t;
+  });
 });
 
 describe('RaftLog', () => {
