@@ -38,6 +38,8 @@ export interface SimOptions {
   readonly fullCheckEveryTicks?: number;
   /** Deliberate bugs handed to every node (checker tests). */
   readonly unsafe?: RaftConfig['unsafe'];
+  /** Off: skip the quorum-durability check (to see where a durability bug ends up). */
+  readonly checkDurability?: boolean;
   /** Passed to every node; 1 makes replication entry-by-entry, which exposes more interleavings. */
   readonly appendEntriesMax?: number;
   /** Event log; with `verbose`, every message delivery too. */
@@ -154,7 +156,7 @@ export class SimCluster {
       duplicateRate: profile.duplicateRate,
       inflightMax: 10_000,
     });
-    this.checker = new SafetyChecker(profile.nodeCount);
+    this.checker = new SafetyChecker(profile.nodeCount, options.checkDurability ?? true);
     this.voters = Array.from({ length: profile.nodeCount }, (_, i) => i + 1);
     for (const id of this.voters) {
       const node: SimNodeState = {
