@@ -105,3 +105,16 @@ export function writeOut(text: string): Promise<boolean> {
     else process.stdout.once('drain', () => resolve(true));
   });
 }
+
+/** Rows as aligned columns (two spaces apart; the last column is not padded). */
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const r of rows) {
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
+  }
+  return rows
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '))
+    .join('\n');
+}

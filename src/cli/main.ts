@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { SluiceClientError } from '../client/errors.js';
 import { CliError, UsageError } from './common.js';
 import { CONSUME_USAGE, runConsume } from './consume.js';
+import { GROUP_USAGE, runGroup } from './group.js';
 import { PRODUCE_USAGE, runProduce } from './produce.js';
 import { runStart } from './start.js';
 import { TOPIC_USAGE, runTopic } from './topic.js';
@@ -24,7 +25,11 @@ Commands:
   produce TOPIC [--key K | --key-separator S] [--partition N] [--acks 0|1|all] [--header K=V]... [--compression C]
         Send stdin lines as records.
   consume TOPIC [--from-beginning | --offset N] [--partition N] [--max-messages N] [--format text|json] [--timeout-ms N]
-        Print records.
+  consume TOPIC --group G [--from-beginning] [--group-instance-id ID] ...
+        Print records (with --group: as a member of consumer group G, committing as it goes).
+  group list | group describe G | group delete G...
+  group reset-offsets G --topic T (--to-earliest | --to-latest | --to-offset N | --to-datetime ISO | --shift-by N) [--execute]
+        Manage consumer groups.
 
 Global options (client commands): --bootstrap-server HOST:PORT (default $SLUICE_BOOTSTRAP_SERVER,
   else 127.0.0.1:9092), --json for machine-readable output.
@@ -41,6 +46,7 @@ const COMMAND_USAGE: Record<string, string> = {
   topic: TOPIC_USAGE,
   produce: PRODUCE_USAGE,
   consume: CONSUME_USAGE,
+  group: GROUP_USAGE,
 };
 
 async function runClientCommand(command: string, run: () => Promise<number>): Promise<number> {
@@ -69,6 +75,8 @@ export async function main(argv: string[]): Promise<number> {
       return runClientCommand(command, () => runProduce(rest));
     case 'consume':
       return runClientCommand(command, () => runConsume(rest));
+    case 'group':
+      return runClientCommand(command, () => runGroup(rest));
     case 'start': {
       const options = {
         'data-dir': { type: 'string' },

@@ -43,7 +43,9 @@ export async function runStart(opts: StartOptions): Promise<number> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE') {
-      console.error(`cannot listen: address in use (${e.message}). Is another broker running? Pick another port with --listen HOST:PORT.`);
+      console.error(
+        `cannot listen: address in use (${e.message}). Is another broker running? Pick another port with --listen HOST:PORT.`,
+      );
       return 1;
     }
     throw err;

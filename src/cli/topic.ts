@@ -13,6 +13,7 @@ import {
   globalFlags,
   parseIntFlag,
   parseKeyValues,
+  table,
 } from './common.js';
 
 export const TOPIC_USAGE = `Usage: sluice topic <subcommand> [options]
@@ -25,18 +26,6 @@ Subcommands:
   delete NAME
 
 Global options: --bootstrap-server HOST:PORT (default $SLUICE_BOOTSTRAP_SERVER or 127.0.0.1:9092), --json`;
-
-function table(rows: string[][]): string {
-  const widths: number[] = [];
-  for (const r of rows) {
-    r.forEach((c, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, c.length);
-    });
-  }
-  return rows
-    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '))
-    .join('\n');
-}
 
 function nonDefaultConfigs(d: TopicDescription) {
   return d.configs.filter((c) => !c.isDefault);

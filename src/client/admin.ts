@@ -1,17 +1,36 @@
 /**
- * Admin operations: topics, configs, partitions, offsets and record deletion. Each call sends
- * one request (to the controller for topic-level changes, to the partition leader for offsets
- * and record deletion) and turns per-item error codes into KafkaResponseErrors.
+ * Admin operations: topics, configs, partitions, offsets, record deletion and consumer groups.
+ * Each call sends one request (to the controller for topic-level changes, to the partition
+ * leader for offsets and record deletion, to the group's coordinator for group calls; ListGroups
+ * to every broker) and turns per-item error codes into KafkaResponseErrors.
  *
  * Invariants: a successful call returns only after the broker confirmed it; partition-level
- * calls that hit a stale leader refresh metadata and retry once.
+ * calls that hit a stale leader refresh metadata and retry once; group calls that hit a moved or
+ * loading coordinator look it up again and retry. resetOffsets commits only to a group with no
+ * active members (a standalone commit, generation -1), like Kafka's kafka-consumer-groups tool.
  */
 
 import { ZERO_UUID } from '../protocol/codec-support.js';
 import { ErrorCode } from '../protocol/errors.js';
 import { ApiKey } from '../protocol/generated/index.js';
-import { Cluster, type ClusterOptions, type PartitionMetadata } from './cluster.js';
-import { InvalidArgumentError, KafkaResponseError, kafkaError, needsMetadataRefresh } from './errors.js';
+import { Cluster, type ClusterOptions, type PartitionMetadata, sleep } from './cluster.js';
+import type { Connection } from './connection.js';
+import {
+  InvalidArgumentError,
+  KafkaResponseError,
+  SluiceClientError,
+  kafkaError,
+  needsMetadataRefresh,
+} from './errors.js';
+import {
+  type TopicPartitions,
+  commitOffsets,
+  decodeAssignment,
+  decodeSubscription,
+  fetchOffsets,
+  findCoordinator,
+  isCoordinatorError,
+} from './group-protocol.js';
 
 /** ListOffsets special timestamps. */
 export const LATEST_OFFSET = -1;
@@ -85,6 +104,71 @@ export interface TopicDescription {
 export interface OffsetAndTimestamp {
   offset: number;
   timestamp: number;
+}
+
+export interface GroupListing {
+  groupId: string;
+  protocolType: string;
+  /** Empty, Stable, PreparingRebalance, CompletingRebalance, Dead (or "" from old brokers). */
+  state: string;
+}
+
+export interface GroupMemberDescription {
+  memberId: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  host: string;
+  /** Subscribed topics (consumer protocol), null when the metadata is not a consumer subscription. */
+  subscription: string[] | null;
+  /** Assigned partitions (consumer protocol); empty while a rebalance is in progress. */
+  assignment: TopicPartitions[];
+}
+
+export interface GroupDescription {
+  groupId: string;
+  state: string;
+  protocolType: string;
+  /** The assignor chosen for the generation (e.g. "range"), "" when there is none. */
+  protocol: string;
+  /** Node id of the group's coordinator. */
+  coordinator: number;
+  members: GroupMemberDescription[];
+}
+
+export interface GroupOffset {
+  topic: string;
+  partition: number;
+  offset: number;
+  metadata: string | null;
+}
+
+export interface GroupPartitionLag {
+  topic: string;
+  partition: number;
+  /** -1 when the group has committed nothing for the partition. */
+  committedOffset: number;
+  logEndOffset: number;
+  /** logEndOffset - committedOffset; null without a committed offset. */
+  lag: number | null;
+  /** The member the partition is assigned to, if any. */
+  memberId: string | null;
+  clientId: string | null;
+  host: string | null;
+}
+
+export type OffsetResetSpec =
+  | { to: 'earliest' }
+  | { to: 'latest' }
+  | { to: 'offset'; offset: number }
+  | { to: 'datetime'; timestamp: number }
+  | { to: 'shift'; by: number };
+
+export interface OffsetResetPlanEntry {
+  topic: string;
+  partition: number;
+  /** -1 when the group has no committed offset for the partition. */
+  currentOffset: number;
+  newOffset: number;
 }
 
 export class Admin {
@@ -356,6 +440,259 @@ export class Admin {
       }
     });
     return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Consumer groups
+
+  /** Runs `fn` against the group's coordinator; a moved or loading coordinator is retried. */
+  private async withCoordinator<T>(groupId: string, fn: (conn: Connection) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const c = await findCoordinator(this.cluster, groupId);
+        return await fn(await this.cluster.connectionTo(c.nodeId));
+      } catch (err) {
+        if (attempt < 10 && err instanceof KafkaResponseError && isCoordinatorError(err.errorCode)) {
+          await sleep(Math.min(100 * (attempt + 1), 1000));
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /** Every group of every broker, sorted by id; `states` filters (ListGroups v4+). */
+  async listGroups(options: { states?: string[] } = {}): Promise<GroupListing[]> {
+    await this.cluster.refreshMetadata([]);
+    const nodes = [...this.cluster.brokers.keys()];
+    const out = new Map<string, GroupListing>();
+    await Promise.all(
+      nodes.map(async (nodeId) => {
+        const conn = await this.cluster.connectionTo(nodeId);
+        const res = await conn.send(ApiKey.ListGroups, {
+          statesFilter: options.states ?? [],
+          typesFilter: [],
+        });
+        if (res.errorCode !== 0) throw kafkaError(res.errorCode, `ListGroups on broker ${nodeId}`);
+        for (const g of res.groups)
+          out.set(g.groupId, { groupId: g.groupId, protocolType: g.protocolType, state: g.groupState });
+      }),
+    );
+    const states = options.states?.map((s) => s.toLowerCase());
+    return [...out.values()]
+      .filter((g) => !states || g.state === '' || states.includes(g.state.toLowerCase()))
+      .sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0));
+  }
+
+  /** State, protocol and members (with decoded subscriptions and assignments) of a group. */
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    return this.withCoordinator(groupId, async (conn) => {
+      const res = await conn.send(ApiKey.DescribeGroups, {
+        groups: [groupId],
+        includeAuthorizedOperations: false,
+      });
+      const g = res.groups.find((x) => x.groupId === groupId) ?? res.groups[0];
+      if (!g)
+        throw new KafkaResponseError(ErrorCode.UNKNOWN_SERVER_ERROR, 'DescribeGroups returned no group');
+      if (g.errorCode === ErrorCode.GROUP_ID_NOT_FOUND)
+        return { groupId, state: 'Dead', protocolType: '', protocol: '', coordinator: -1, members: [] };
+      if (g.errorCode !== 0) throw kafkaError(g.errorCode, `group "${groupId}"`);
+      const consumer = g.protocolType === 'consumer' || g.protocolType === '';
+      return {
+        groupId,
+        state: g.groupState,
+        protocolType: g.protocolType,
+        protocol: g.protocolData,
+        coordinator:
+          [...this.cluster.brokers.values()].find((b) => b.host === conn.host && b.port === conn.port)
+            ?.nodeId ?? -1,
+        members: g.members
+          .map((m) => ({
+            memberId: m.memberId,
+            groupInstanceId: m.groupInstanceId,
+            clientId: m.clientId,
+            host: m.clientHost,
+            subscription: consumer ? (decodeSubscription(m.memberMetadata)?.topics ?? null) : null,
+            assignment: consumer ? (decodeAssignment(m.memberAssignment)?.assignedPartitions ?? []) : [],
+          }))
+          .sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0)),
+      };
+    });
+  }
+
+  /** A group's committed offsets (OffsetFetch), for the given topics or all it has committed. */
+  async listGroupOffsets(groupId: string, topics?: string[]): Promise<GroupOffset[]> {
+    let request: TopicPartitions[] | null = null;
+    if (topics) {
+      request = [];
+      for (const t of topics) {
+        const meta = await this.cluster.topic(t);
+        request.push({ topic: t, partitions: meta.partitions.map((p) => p.partition) });
+      }
+    }
+    const committed = await this.withCoordinator(groupId, (conn) => fetchOffsets(conn, groupId, request));
+    const out: GroupOffset[] = [];
+    for (const [topic, parts] of committed)
+      for (const [partition, c] of parts)
+        if (c.offset >= 0) out.push({ topic, partition, offset: c.offset, metadata: c.metadata });
+    return out.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+  }
+
+  /**
+   * Per partition the group has committed or is assigned: committed offset, log end offset
+   * (ListOffsets latest) and lag, with the owning member (like kafka-consumer-groups --describe).
+   */
+  async groupLag(groupId: string, description?: GroupDescription): Promise<GroupPartitionLag[]> {
+    const d = description ?? (await this.describeGroup(groupId));
+    const offsets = await this.listGroupOffsets(groupId);
+    const rows = new Map<string, GroupPartitionLag>();
+    const k = (t: string, p: number) => `${t}\u0000${p}`;
+    for (const m of d.members)
+      for (const t of m.assignment)
+        for (const p of t.partitions)
+          rows.set(k(t.topic, p), {
+            topic: t.topic,
+            partition: p,
+            committedOffset: -1,
+            logEndOffset: -1,
+            lag: null,
+            memberId: m.memberId,
+            clientId: m.clientId,
+            host: m.host,
+          });
+    for (const o of offsets) {
+      const row = rows.get(k(o.topic, o.partition)) ?? {
+        topic: o.topic,
+        partition: o.partition,
+        committedOffset: -1,
+        logEndOffset: -1,
+        lag: null,
+        memberId: null,
+        clientId: null,
+        host: null,
+      };
+      row.committedOffset = o.offset;
+      rows.set(k(o.topic, o.partition), row);
+    }
+    const byTopic = new Map<string, number[]>();
+    for (const r of rows.values()) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r.partition]);
+    for (const [topic, parts] of byTopic) {
+      let ends: Map<number, OffsetAndTimestamp>;
+      try {
+        ends = await this.listOffsetsMany(topic, parts, LATEST_OFFSET);
+      } catch (err) {
+        if (err instanceof KafkaResponseError && err.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+          continue;
+        throw err;
+      }
+      for (const p of parts) {
+        const row = rows.get(k(topic, p))!;
+        row.logEndOffset = ends.get(p)?.offset ?? -1;
+        if (row.committedOffset >= 0 && row.logEndOffset >= 0)
+          row.lag = Math.max(0, row.logEndOffset - row.committedOffset);
+      }
+    }
+    return [...rows.values()].sort((a, b) =>
+      a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition,
+    );
+  }
+
+  /**
+   * Plans (and with `execute`, commits) new committed offsets for a group's partitions of a
+   * topic (all partitions unless `partitions` is given). Offsets are clamped to the log's
+   * [start, end]. Refuses when the group has active members: their commits would overwrite the
+   * reset, so Kafka's tool refuses too.
+   */
+  async resetOffsets(
+    groupId: string,
+    topic: string,
+    spec: OffsetResetSpec,
+    options: { partitions?: number[]; execute?: boolean } = {},
+  ): Promise<OffsetResetPlanEntry[]> {
+    const d = await this.describeGroup(groupId);
+    if (d.members.length > 0 || (d.state !== 'Empty' && d.state !== 'Dead' && d.state !== '')) {
+      throw new SluiceClientError(
+        'GROUP_NOT_EMPTY',
+        `group "${groupId}" has ${d.members.length} active member${d.members.length === 1 ? '' : 's'} (state ${d.state}): offsets can only be reset when the group is inactive — stop the group's consumers first`,
+      );
+    }
+    const meta = await this.cluster.topic(topic, { refresh: true });
+    const all = meta.partitions.map((p) => p.partition);
+    const partitions = options.partitions ?? all;
+    for (const p of partitions)
+      if (!all.includes(p))
+        throw kafkaError(
+          ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+          `partition ${p} of topic "${topic}" (it has ${all.length})`,
+        );
+    const committed = await this.withCoordinator(groupId, (conn) =>
+      fetchOffsets(conn, groupId, [{ topic, partitions }]),
+    );
+    const [starts, ends] = await Promise.all([
+      this.listOffsetsMany(topic, partitions, EARLIEST_OFFSET),
+      this.listOffsetsMany(topic, partitions, LATEST_OFFSET),
+    ]);
+    const at = spec.to === 'datetime' ? await this.listOffsetsMany(topic, partitions, spec.timestamp) : null;
+    const plan: OffsetResetPlanEntry[] = partitions
+      .sort((a, b) => a - b)
+      .map((p) => {
+        const start = starts.get(p)?.offset ?? 0;
+        const end = ends.get(p)?.offset ?? 0;
+        const current = committed.get(topic)?.get(p)?.offset ?? -1;
+        let target: number;
+        switch (spec.to) {
+          case 'earliest':
+            target = start;
+            break;
+          case 'latest':
+            target = end;
+            break;
+          case 'offset':
+            target = spec.offset;
+            break;
+          case 'datetime': {
+            const o = at?.get(p)?.offset ?? -1;
+            target = o < 0 ? end : o;
+            break;
+          }
+          case 'shift':
+            if (current < 0)
+              throw new SluiceClientError(
+                'NO_OFFSET',
+                `cannot shift partition ${p} of topic "${topic}": group "${groupId}" has no committed offset for it`,
+              );
+            target = current + spec.by;
+            break;
+        }
+        return {
+          topic,
+          partition: p,
+          currentOffset: current,
+          newOffset: Math.min(end, Math.max(start, target)),
+        };
+      });
+    if (options.execute) {
+      await this.withCoordinator(groupId, (conn) =>
+        commitOffsets(
+          conn,
+          { groupId, generationId: -1, memberId: '', groupInstanceId: null },
+          plan.map((e) => ({ topic: e.topic, partition: e.partition, offset: e.newOffset })),
+        ),
+      );
+    }
+    return plan;
+  }
+
+  /** Deletes groups (their metadata and committed offsets); a group with members is refused. */
+  async deleteGroups(groupIds: string[]): Promise<void> {
+    for (const groupId of groupIds) {
+      await this.withCoordinator(groupId, async (conn) => {
+        const res = await conn.send(ApiKey.DeleteGroups, { groupsNames: [groupId] });
+        const r = res.results.find((x) => x.groupId === groupId);
+        const code = r?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR;
+        if (code !== 0) throw kafkaError(code, `group "${groupId}"`);
+      });
+    }
   }
 
   /** Groups partitions by leader and runs `fn` per leader; a stale leader refreshes and retries once. */

@@ -10,7 +10,9 @@
  * - OFFSET_OUT_OF_RANGE resets the position per autoOffsetReset ('earliest' | 'latest'), or
  *   throws with 'none'. Leader errors refresh metadata and the next poll retries.
  * - Fetches are plain full fetches (sessionless: sessionId 0, epoch -1), one per leader, long
- *   polling with maxWaitMs/minBytes.
+ *   polling with maxWaitMs/minBytes. This is the only fetch path of the client: the group
+ *   consumer (group-consumer.ts) drives one of these with the partitions its group assigns.
+ * - With nothing assigned, poll() waits maxWaitMs and returns no records (it never spins).
  */
 
 import { ErrorCode } from '../protocol/errors.js';
@@ -123,6 +125,15 @@ export class Consumer {
     return [...this.assigned.values()].map((a) => ({ topic: a.topic, partition: a.partition }));
   }
 
+  /** Every assigned partition with its position (the next offset poll() returns). */
+  positions(): { topic: string; partition: number; offset: number }[] {
+    return [...this.assigned.values()].map((a) => ({
+      topic: a.topic,
+      partition: a.partition,
+      offset: a.position,
+    }));
+  }
+
   /** The next offset poll() will return for a partition. */
   position(topic: string, partition: number): number {
     const a = this.assigned.get(key(topic, partition));
@@ -174,7 +185,11 @@ export class Consumer {
    * offset order per partition; an empty array after maxWaitMs with nothing new.
    */
   async poll(): Promise<ConsumerRecord[]> {
-    if (this.closed || this.assigned.size === 0) return [];
+    if (this.closed) return [];
+    if (this.assigned.size === 0) {
+      await sleep(this.maxWaitMs);
+      return [];
+    }
     const byLeader = new Map<number, Assigned[]>();
     for (const a of this.assigned.values()) {
       let leader: number;

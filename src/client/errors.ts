@@ -155,6 +155,12 @@ export function kafkaError(
     case ErrorCode.INVALID_CONFIG:
       msg = `invalid config for ${subject}${detail}`;
       break;
+    case ErrorCode.NON_EMPTY_GROUP:
+      msg = `${subject} still has active members — stop the group's consumers first${detail}`;
+      break;
+    case ErrorCode.GROUP_ID_NOT_FOUND:
+      msg = `${subject} does not exist${detail}`;
+      break;
     case ErrorCode.INVALID_TOPIC_EXCEPTION:
       msg = `invalid topic name in ${subject}${detail}`;
       break;

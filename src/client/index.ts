@@ -8,7 +8,14 @@ export type {
   ConfigEntry,
   CreatedTopic,
   CreateTopicOptions,
+  GroupDescription,
+  GroupListing,
+  GroupMemberDescription,
+  GroupOffset,
+  GroupPartitionLag,
   OffsetAndTimestamp,
+  OffsetResetPlanEntry,
+  OffsetResetSpec,
   PartitionDescription,
   TopicDescription,
   TopicListing,
@@ -19,6 +26,25 @@ export { Connection } from './connection.js';
 export type { ConnectionOptions, SendOptions } from './connection.js';
 export { Consumer } from './consumer.js';
 export type { ConsumerOptions, ConsumerRecord, OffsetReset, TopicPartitionOffset } from './consumer.js';
+export { GroupConsumer } from './group-consumer.js';
+export type { GroupConsumerOptions } from './group-consumer.js';
+export {
+  ASSIGNORS,
+  CONSUMER_PROTOCOL_TYPE,
+  assign,
+  decodeAssignment,
+  decodeSubscription,
+  encodeAssignment,
+  encodeSubscription,
+  findCoordinator,
+} from './group-protocol.js';
+export type {
+  AssignorMember,
+  AssignorName,
+  MemberAssignment,
+  Subscription,
+  TopicPartitions,
+} from './group-protocol.js';
 export {
   BrokerNotAvailableError,
   ConnectionClosedError,
