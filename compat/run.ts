@@ -65,6 +65,7 @@ const ROWS = [
   'configs',
   'delete-records',
   'errors',
+  'fidelity',
   'delete-topic',
 ] as const;
 const ROW_TITLES: Record<string, string> = {
@@ -78,6 +79,7 @@ const ROW_TITLES: Record<string, string> = {
   configs: 'alter + describe topic configs',
   'delete-records': 'delete records',
   errors: 'admin error paths (9 cases)',
+  fidelity: 'record fidelity (5 codecs, headers, nulls, 900 kB)',
   'delete-topic': 'delete topic',
 };
 const NEEDS: Record<string, string[]> = {

@@ -192,7 +192,10 @@ const python: ClientDef = {
     }
     const v = await run(
       join(venv, 'bin', 'python'),
-      ['-c', 'import confluent_kafka as c; v = c.version(); print(v[0] if isinstance(v, tuple) else v, c.libversion()[0])'],
+      [
+        '-c',
+        'import confluent_kafka as c; v = c.version(); print(v[0] if isinstance(v, tuple) else v, c.libversion()[0])',
+      ],
       { timeoutMs: 60_000 },
     );
     const [py, lib] = v.stdout.trim().split(' ');

@@ -15,6 +15,7 @@ export const SCENARIOS = [
   'configs',
   'delete-records',
   'errors',
+  'fidelity',
   'delete-topic',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];

@@ -3,7 +3,8 @@
  * against a broker: kafka-topics, kafka-console-producer/consumer and kafka-consumer-groups.
  */
 
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KAFKA_HOME, kafkaClasspath } from '../kafka-reference.js';
 import { type Cell, murmur2Partition } from './scenario.js';
@@ -17,6 +18,15 @@ export const TOOL_ROWS = [
   { id: 'console-consumer', title: 'kafka-console-consumer --partition' },
   { id: 'console-consumer-group', title: 'kafka-console-consumer --group' },
   { id: 'consumer-groups', title: 'kafka-consumer-groups --describe' },
+  { id: 'consumer-groups-list', title: 'kafka-consumer-groups --list' },
+  { id: 'configs-alter', title: 'kafka-configs --alter --add-config' },
+  { id: 'configs-describe', title: 'kafka-configs --describe' },
+  { id: 'get-offsets', title: 'kafka-get-offsets' },
+  { id: 'delete-records', title: 'kafka-delete-records' },
+  { id: 'consumer-groups-reset', title: 'kafka-consumer-groups --reset-offsets' },
+  { id: 'consumer-groups-delete', title: 'kafka-consumer-groups --delete' },
+  { id: 'producer-perf', title: 'kafka-producer-perf-test' },
+  { id: 'consumer-perf', title: 'kafka-consumer-perf-test' },
   { id: 'topics-delete', title: 'kafka-topics --delete' },
 ] as const;
 
@@ -25,7 +35,13 @@ const CLASSES = {
   producer: 'org.apache.kafka.tools.ConsoleProducer',
   consumer: 'org.apache.kafka.tools.consumer.ConsoleConsumer',
   groups: 'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand',
+  configs: 'org.apache.kafka.tools.ConfigCommand',
+  offsets: 'org.apache.kafka.tools.GetOffsetShell',
+  deleteRecords: 'org.apache.kafka.tools.DeleteRecordsCommand',
+  producerPerf: 'org.apache.kafka.tools.ProducerPerformance',
+  consumerPerf: 'org.apache.kafka.tools.ConsumerPerformance',
 };
+const PERF_RECORDS = 50_000;
 
 const TOOLS_LOG4J2 = `status = warn
 appender.err.type = Console
@@ -226,6 +242,191 @@ export async function runTools(
       detail: ok
         ? `${rows.length} partition rows for ${topic}; ${lagZero} with LAG 0`
         : clip(`exit ${r.code}: ${r.stdout} ${r.stderr}`),
+      ms: r.ms,
+      stderr: r.stderr.slice(-3000),
+    });
+  }
+
+  const fail = (r: Awaited<ReturnType<typeof tool>>) => clip(`exit ${r.code}: ${r.stdout} ${r.stderr}`);
+  if (needs('consumer-groups-list', ['console-consumer-group'])) {
+    r = await tool(CLASSES.groups, [...bs, '--list']);
+    const ok =
+      r.code === 0 &&
+      r.stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .includes(group);
+    record('consumer-groups-list', {
+      status: ok ? 'pass' : 'fail',
+      detail: ok ? `lists ${group}` : fail(r),
+      ms: r.ms,
+      stderr: r.stderr.slice(-3000),
+    });
+  }
+
+  if (needs('configs-alter', ['topics-create'])) {
+    r = await tool(CLASSES.configs, [
+      ...bs,
+      '--entity-type',
+      'topics',
+      '--entity-name',
+      topic,
+      '--alter',
+      '--add-config',
+      'retention.ms=86400000,max.message.bytes=2000000',
+    ]);
+    const ok = r.code === 0 && /Completed updating config/i.test(r.stdout);
+    record('configs-alter', {
+      status: ok ? 'pass' : 'fail',
+      detail: ok ? clip(r.stdout) : fail(r),
+      ms: r.ms,
+      stderr: r.stderr.slice(-3000),
+    });
+  }
+  if (needs('configs-describe', ['configs-alter'])) {
+    r = await tool(CLASSES.configs, [...bs, '--entity-type', 'topics', '--entity-name', topic, '--describe']);
+    const ok =
+      r.code === 0 && /retention\.ms=86400000/.test(r.stdout) && /max\.message\.bytes=2000000/.test(r.stdout);
+    record('configs-describe', {
+      status: ok ? 'pass' : 'fail',
+      detail: ok ? clip(r.stdout) : fail(r),
+      ms: r.ms,
+      stderr: r.stderr.slice(-3000),
+    });
+  }
+
+  if (needs('get-offsets', ['console-producer'])) {
+    r = await tool(CLASSES.offsets, [...bs, '--topic', topic, '--time', '-1']);
+    const rows = r.stdout
+      .split('\n')
+      .map((l) => /^(.+):(\d+):(\d+)$/.exec(l.trim()))
+      .filter((m) => m !== null);
+    const sum = rows.reduce((a, m) => a + Number(m?.[3] ?? 0), 0);
+    const ok = r.code === 0 && rows.length === PARTITIONS && sum === RECORDS;
+    record('get-offsets', {
+      status: ok ? 'pass' : 'fail',
+      detail: ok ? `${rows.length} partitions, latest offsets sum to ${sum}` : fail(r),
+      ms: r.ms,
+      stderr: r.stderr.slice(-3000),
+    });
+  }
+
+  if (needs('delete-records', ['console-producer'])) {
+    const f = join(tmpdir(), `${topic}-delete-records.json`);
+    writeFileSync(f, JSON.stringify({ version: 1, partitions: [{ topic, partition: 0, offset: 5 }] }));
+    r = await tool(CLASSES.deleteRecords, [...bs, '--offset-json-file', f]);
+    rmSync(f, { force: true });
+    const ok = r.code === 0 && /low_watermark: 5/.test(r.stdout);
+    record('delete-records', {
+      status: ok ? 'pass' : 'fail',
+      detail: ok ? clip(r.stdout) : fail(r),
+      ms: r.ms,
+      stderr: r.stderr.slice(-3000),
+    });
+  }
+
+  if (needs('consumer-groups-reset', ['console-consumer-group'])) {
+    r = await tool(CLASSES.groups, [
+      ...bs,
+      '--reset-offsets',
+      '--group',
+      group,
+      '--topic',
+      topic,
+      '--to-earliest',
+      '--execute',
+    ]);
+    const rows = r.stdout.split('\n').filter((l) => l.includes(topic));
+    let ok = r.code === 0 && rows.length === PARTITIONS;
+    let detail = ok ? `${rows.length} partitions reset to earliest` : fail(r);
+    if (ok) {
+      const d = await tool(CLASSES.groups, [...bs, '--describe', '--group', group]);
+      // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
+      const lag = d.stdout
+        .split('\n')
+        .filter((l) => l.includes(topic))
+        .reduce((a, l) => a + (Number(l.trim().split(/\s+/)[5]) || 0), 0);
+      const want = out['delete-records']?.status === 'pass' ? RECORDS - 5 : RECORDS;
+      ok = lag === want;
+      detail += `; describe then shows total lag ${lag} (want ${want})`;
+    }
+    record('consumer-groups-reset', {
+      status: ok ? 'pass' : 'fail',
+      detail,
+      ms: r.ms,
+      stderr: r.stderr.slice(-3000),
+    });
+  }
+
+  if (needs('consumer-groups-delete', ['console-consumer-group'])) {
+    r = await tool(CLASSES.groups, [...bs, '--delete', '--group', group]);
+    const ok = r.code === 0 && /successful/i.test(r.stdout);
+    record('consumer-groups-delete', {
+      status: ok ? 'pass' : 'fail',
+      detail: ok ? clip(r.stdout) : fail(r),
+      ms: r.ms,
+      stderr: r.stderr.slice(-3000),
+    });
+  }
+
+  if (needs('producer-perf', ['topics-create'])) {
+    r = await tool(
+      CLASSES.producerPerf,
+      [
+        '--topic',
+        topic,
+        '--num-records',
+        String(PERF_RECORDS),
+        '--record-size',
+        '100',
+        '--throughput',
+        '-1',
+        '--producer-props',
+        `bootstrap.servers=${bootstrap}`,
+        'acks=all',
+        'linger.ms=5',
+      ],
+      undefined,
+      120_000,
+    );
+    const last = r.stdout.trim().split('\n').pop() ?? '';
+    const ok = r.code === 0 && new RegExp(`^${PERF_RECORDS} records sent`).test(last);
+    record('producer-perf', {
+      status: ok ? 'pass' : 'fail',
+      detail: ok ? clip(last) : fail(r),
+      ms: r.ms,
+      stderr: r.stderr.slice(-3000),
+    });
+  }
+  if (needs('consumer-perf', ['producer-perf'])) {
+    r = await tool(
+      CLASSES.consumerPerf,
+      [
+        ...bs,
+        '--topic',
+        topic,
+        '--messages',
+        String(PERF_RECORDS),
+        '--timeout',
+        '30000',
+        '--group',
+        `${group}-perf`,
+      ],
+      undefined,
+      120_000,
+    );
+    // start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, ...
+    const row = r.stdout
+      .trim()
+      .split('\n')
+      .pop()
+      ?.split(',')
+      .map((x) => x.trim());
+    const n = Number(row?.[4]);
+    const ok = r.code === 0 && n >= PERF_RECORDS;
+    record('consumer-perf', {
+      status: ok ? 'pass' : 'fail',
+      detail: ok ? `${n} records, ${row?.[3]} MB/s, ${row?.[5]} records/s` : fail(r),
       ms: r.ms,
       stderr: r.stderr.slice(-3000),
     });

@@ -85,6 +85,7 @@ public final class Client {
                 case "delete-records" -> deleteRecords();
                 case "delete-topic" -> deleteTopic();
                 case "errors" -> errors();
+                case "fidelity" -> fidelity();
                 default -> new Out(false, "unknown scenario " + scenario, null);
             };
         } catch (Throwable t) {
@@ -344,6 +345,108 @@ public final class Client {
             long earliest = ends(a, OffsetSpec.earliest()).get(tp);
             return new Out(low == DELETE_BEFORE && earliest == DELETE_BEFORE, "low watermark " + low + ", earliest offset " + earliest + " (want " + DELETE_BEFORE + ")", null);
         }
+    }
+
+    record Sent(String codec, byte[] key, byte[] value, List<org.apache.kafka.common.header.Header> headers, long ts) {}
+
+    static String show(byte[] b) {
+        if (b == null) return "null";
+        if (b.length > 40) return b.length + " bytes";
+        return "\"" + new String(b, java.nio.charset.StandardCharsets.UTF_8) + "\"";
+    }
+
+    static String showHeaders(Iterable<org.apache.kafka.common.header.Header> hs) {
+        StringBuilder b = new StringBuilder("[");
+        for (org.apache.kafka.common.header.Header h : hs) b.append(b.length() > 1 ? "," : "").append(h.key()).append("=").append(show(h.value()));
+        return b.append("]").toString();
+    }
+
+    /**
+     * Record fidelity: for each compression codec, records with repeated/empty/null headers, a null
+     * key, a null value (tombstone), empty key and value, a 900 kB value and an old timestamp are
+     * produced to a 1-partition topic and read back (assign, no group): every field must round-trip.
+     */
+    static Out fidelity() throws Exception {
+        String t = topic + "-fidelity";
+        try (Admin a = admin()) {
+            a.createTopics(List.of(new NewTopic(t, 1, (short) 1))).all().get(30, TimeUnit.SECONDS);
+        }
+        java.util.Random rnd = new java.util.Random(42);
+        byte[] big = new byte[900_000];
+        rnd.nextBytes(big);
+        long old = System.currentTimeMillis() - 86_400_000L;
+        List<Sent> sent = new ArrayList<>();
+        String[] codecs = {"none", "gzip", "snappy", "lz4", "zstd"};
+        for (String codec : codecs) {
+            Properties p = new Properties();
+            p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            p.put(ProducerConfig.ACKS_CONFIG, "all");
+            p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, codec);
+            p.put(ProducerConfig.LINGER_MS_CONFIG, "20");
+            p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.ByteArraySerializer.class.getName());
+            p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.ByteArraySerializer.class.getName());
+            List<Sent> batch = new ArrayList<>();
+            java.nio.charset.Charset u = java.nio.charset.StandardCharsets.UTF_8;
+            List<org.apache.kafka.common.header.Header> hs = List.of(
+                new org.apache.kafka.common.header.internals.RecordHeader("h", "1".getBytes(u)),
+                new org.apache.kafka.common.header.internals.RecordHeader("h", "2".getBytes(u)),
+                new org.apache.kafka.common.header.internals.RecordHeader("empty", new byte[0]),
+                new org.apache.kafka.common.header.internals.RecordHeader("null", (byte[]) null));
+            long now = System.currentTimeMillis();
+            batch.add(new Sent(codec, ("k-" + codec).getBytes(u), "v".getBytes(u), hs, now));
+            batch.add(new Sent(codec, null, ("no-key-" + codec).getBytes(u), List.of(), now));
+            batch.add(new Sent(codec, ("tomb-" + codec).getBytes(u), null, List.of(), now));
+            batch.add(new Sent(codec, new byte[0], new byte[0], List.of(), now));
+            batch.add(new Sent(codec, ("big-" + codec).getBytes(u), big, List.of(), now));
+            batch.add(new Sent(codec, ("old-" + codec).getBytes(u), "old".getBytes(u), List.of(), old));
+            try (KafkaProducer<byte[], byte[]> prod = new KafkaProducer<>(p)) {
+                List<Future<RecordMetadata>> fs = new ArrayList<>();
+                for (Sent r : batch) fs.add(prod.send(new ProducerRecord<>(t, 0, r.ts(), r.key(), r.value(), r.headers())));
+                prod.flush();
+                for (Future<RecordMetadata> f : fs) f.get(30, TimeUnit.SECONDS);
+            } catch (ExecutionException e) {
+                return new Out(false, "produce with compression " + codec + ": " + e.getCause(), null);
+            }
+            sent.addAll(batch);
+        }
+        Properties c = new Properties();
+        c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        c.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.ByteArrayDeserializer.class.getName());
+        c.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, org.apache.kafka.common.serialization.ByteArrayDeserializer.class.getName());
+        List<ConsumerRecord<byte[], byte[]>> got = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> cons = new KafkaConsumer<>(c)) {
+            TopicPartition tp = new TopicPartition(t, 0);
+            cons.assign(List.of(tp));
+            cons.seekToBeginning(List.of(tp));
+            long deadline = System.currentTimeMillis() + 30_000;
+            while (got.size() < sent.size() && System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<byte[], byte[]> r : cons.poll(Duration.ofMillis(500))) got.add(r);
+            }
+        }
+        List<String> bad = new ArrayList<>();
+        for (int i = 0; i < sent.size(); i++) {
+            Sent w = sent.get(i);
+            String what = w.codec() + " #" + (i % 6);
+            if (i >= got.size()) {
+                bad.add(what + ": missing");
+                continue;
+            }
+            ConsumerRecord<byte[], byte[]> r = got.get(i);
+            if (r.offset() != i) bad.add(what + ": offset " + r.offset());
+            if (!java.util.Arrays.equals(w.key(), r.key())) bad.add(what + ": key " + show(r.key()) + " (sent " + show(w.key()) + ")");
+            if (!java.util.Arrays.equals(w.value(), r.value())) bad.add(what + ": value " + show(r.value()) + " (sent " + show(w.value()) + ")");
+            if (!showHeaders(w.headers()).equals(showHeaders(r.headers()))) bad.add(what + ": headers " + showHeaders(r.headers()) + " (sent " + showHeaders(w.headers()) + ")");
+            if (r.timestamp() != w.ts()) bad.add(what + ": timestamp " + r.timestamp() + " (sent " + w.ts() + ")");
+            if (r.timestampType() != org.apache.kafka.common.record.TimestampType.CREATE_TIME) bad.add(what + ": timestamp type " + r.timestampType());
+        }
+        try (Admin a = admin()) {
+            a.deleteTopics(List.of(t)).all().get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            // cleanup only
+        }
+        return new Out(bad.isEmpty(), bad.isEmpty() ? sent.size() + " records (5 codecs: headers, null key, tombstone, empty, 900 kB, old timestamp) read back identical"
+            : bad.size() + " mismatch(es): " + String.join("; ", bad.subList(0, Math.min(6, bad.size()))), null);
     }
 
     /** What one admin call failed with: the exception's simple name, or "ok". */
