@@ -425,6 +425,7 @@ export function describeMessage(m: import('../raft/raft.js').RaftMessage): strin
 export function runSimulation(options: SimOptions): SimResult {
   const prng = new Prng(options.seed);
   const profile = chooseProfile(prng.fork(), options.nodeCount);
+  options.log?.(`seed ${options.seed}: ${JSON.stringify(profile)}`);
   const cluster = new SimCluster(options, profile, prng);
   const faultTicks = options.faultTicks ?? 1000;
   const settleTicksMax = options.settleTicksMax ?? 200;
@@ -434,7 +435,6 @@ export function runSimulation(options: SimOptions): SimResult {
   const log = (line: string) => options.log?.(`[${String(cluster.tick).padStart(5)}] ${line}`);
   let violation: Violation | undefined;
   try {
-    options.log?.(`seed ${options.seed}: ${JSON.stringify(profile)}`);
     while (cluster.tick < faultTicks && cluster.tick < ticksMax) cluster.step(true, profile.proposeRate);
     if (cluster.tick < ticksMax) {
       cluster.healAll();
