@@ -25,6 +25,7 @@ import {
 } from '../protocol/records/batch-header.js';
 import { ErrorCode, KafkaError } from '../protocol/errors.js';
 import { DecodeError } from '../protocol/primitives.js';
+import { decodeRecordBatch } from '../protocol/records/record-batch.js';
 import type { PartitionLog } from '../storage/index.js';
 import { ProducerStateTable } from './producer-state.js';
 import type { TopicConfigValues } from './config.js';
@@ -115,6 +116,24 @@ export class Partition {
     if (first.attributes & 0x20) throw new KafkaError(ErrorCode.INVALID_RECORD, 'clients may not write control batches');
     const compression = first.attributes & COMPRESSION_MASK;
     if (!(compression in COMPRESSION_NAMES)) throw new KafkaError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE);
+    if (this.config['cleanup.policy'].split(',').some((p) => p.trim() === 'compact')) {
+      // Kafka's LogValidator: every record of a compacted topic needs a key.
+      for (const b of batches) {
+        let keyless: boolean;
+        try {
+          const batch = await decodeRecordBatch(records.subarray(b.at, b.at + b.size));
+          keyless = batch.records.some((r) => r.key === null);
+        } catch (err) {
+          throw new KafkaError(ErrorCode.CORRUPT_MESSAGE, (err as Error).message);
+        }
+        if (keyless) {
+          throw new KafkaError(
+            ErrorCode.INVALID_RECORD,
+            `Compacted topic cannot accept message without key in topic partition ${this.topic}-${this.index}.`,
+          );
+        }
+      }
+    }
 
     // Idempotence: checked per batch against the producer's last five.
     const idempotent = first.producerId >= 0 && first.baseSequence >= 0;

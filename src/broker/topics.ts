@@ -75,6 +75,7 @@ export class TopicManager {
       retentionMs: Number(values['retention.ms']),
       retentionBytes: Number(values['retention.bytes']),
       indexIntervalBytes: Number(values['index.interval.bytes']),
+      ...compactionConfig(values),
     };
   }
 
@@ -238,11 +239,23 @@ export class TopicManager {
     await this.persist();
   }
 
-  /** Applies retention to every partition; returns the number of segments deleted. */
+  /**
+   * Applies retention (cleanup.policy contains delete) and compaction (contains compact) to every
+   * partition; returns the number of segments deleted by retention.
+   */
   async applyRetention(): Promise<number> {
     let deleted = 0;
     for (const t of this.topics.values()) {
-      for (const p of t.partitions) deleted += await p.log.applyRetention(this.nowMs());
+      for (const p of t.partitions) {
+        deleted += await p.log.applyRetention(this.nowMs());
+        if (p.log.config.compact) {
+          try {
+            await p.log.clean(this.nowMs());
+          } catch (err) {
+            this.log.error(`compaction of ${t.meta.name}-${p.index} failed: ${(err as Error).message}`);
+          }
+        }
+      }
     }
     return deleted;
   }
@@ -251,6 +264,24 @@ export class TopicManager {
     await this.persistChain.catch(() => {});
     for (const t of this.topics.values()) for (const p of t.partitions) await p.log.close();
   }
+}
+
+/** The cleanup.policy and compaction settings of a topic, as the storage layer takes them. */
+export function compactionConfig(values: TopicConfigValues): Pick<
+  LogConfig,
+  'cleanupDelete' | 'compact' | 'deleteRetentionMs' | 'minCompactionLagMs' | 'maxCompactionLagMs' | 'minCleanableDirtyRatio'
+> {
+  const policy = values['cleanup.policy'].split(',').map((s) => s.trim());
+  // Kafka's Long.MAX_VALUE defaults do not fit a JS integer; clamp them to "never".
+  const ms = (v: string) => Math.min(Math.max(Number(v), 0), Number.MAX_SAFE_INTEGER);
+  return {
+    cleanupDelete: policy.includes('delete'),
+    compact: policy.includes('compact'),
+    deleteRetentionMs: ms(values['delete.retention.ms']),
+    minCompactionLagMs: ms(values['min.compaction.lag.ms']),
+    maxCompactionLagMs: ms(values['max.compaction.lag.ms']),
+    minCleanableDirtyRatio: Number(values['min.cleanable.dirty.ratio']),
+  };
 }
 
 export { TOPIC_CONFIG_DEFAULTS };

@@ -35,6 +35,7 @@ import {
   patchLeaderEpoch,
 } from '../protocol/records/batch-header.js';
 import { readLogStartCheckpoint, writeLogStartCheckpoint } from './checkpoint.js';
+import { CLEANED_SUFFIX, type CleanOptions, type CleanResult, LogCleaner, SWAP_SUFFIX } from './cleaner.js';
 import { type Clock, systemClock } from './clock.js';
 import {
   InvalidConfigError,
@@ -65,6 +66,18 @@ export interface LogConfig {
   retentionBytes: number;
   /** Bytes of batches between sparse index entries. */
   indexIntervalBytes: number;
+  /** cleanup.policy contains "delete": applyRetention enforces retentionMs/retentionBytes. */
+  cleanupDelete: boolean;
+  /** cleanup.policy contains "compact": clean() compacts the log (see cleaner.ts). */
+  compact: boolean;
+  /** delete.retention.ms: tombstones stay this long after their batch was first cleaned. */
+  deleteRetentionMs: number;
+  /** min.compaction.lag.ms */
+  minCompactionLagMs: number;
+  /** max.compaction.lag.ms (values beyond 2^53 mean never). */
+  maxCompactionLagMs: number;
+  /** min.cleanable.dirty.ratio */
+  minCleanableDirtyRatio: number;
 }
 
 export const DEFAULT_LOG_CONFIG: Readonly<LogConfig> = Object.freeze({
@@ -73,6 +86,12 @@ export const DEFAULT_LOG_CONFIG: Readonly<LogConfig> = Object.freeze({
   retentionMs: 604800000,
   retentionBytes: -1,
   indexIntervalBytes: 4096,
+  cleanupDelete: true,
+  compact: false,
+  deleteRetentionMs: 86400000,
+  minCompactionLagMs: 0,
+  maxCompactionLagMs: Number.MAX_SAFE_INTEGER,
+  minCleanableDirtyRatio: 0.5,
 });
 
 export interface StorageLogger {
@@ -148,6 +167,11 @@ function validateConfig(cfg: LogConfig): LogConfig {
   if (!isInt(cfg.indexIntervalBytes) || cfg.indexIntervalBytes < 0) {
     throw new InvalidConfigError(`indexIntervalBytes ${cfg.indexIntervalBytes} must be >= 0`);
   }
+  for (const k of ['deleteRetentionMs', 'minCompactionLagMs', 'maxCompactionLagMs'] as const) {
+    if (!isInt(cfg[k]) || cfg[k] < 0) throw new InvalidConfigError(`${k} ${cfg[k]} must be >= 0`);
+  }
+  const ratio = cfg.minCleanableDirtyRatio;
+  if (!(ratio >= 0 && ratio <= 1)) throw new InvalidConfigError(`minCleanableDirtyRatio ${ratio} must be in [0, 1]`);
   return cfg;
 }
 
@@ -197,6 +221,8 @@ export class PartitionLog {
   private readonly dirty = new Set<LogSegment>();
   private syncInFlight: Promise<void> | null = null;
   private nextSync: Promise<void> | null = null;
+
+  private cleaner: LogCleaner | null = null;
 
   private recoveryResult: RecoveryResult = {
     recoveredBytesTruncated: 0,
@@ -319,7 +345,8 @@ export class PartitionLog {
     const { fs, dir } = this;
     const warn = (msg: string) => this.logger.warn(`[storage ${dir}] ${msg}`);
     await fs.mkdir(dir);
-    const names = await fs.readdir(dir);
+    let names = await fs.readdir(dir);
+    if (await this.recoverCleanerFiles(names, warn)) names = await fs.readdir(dir);
     const bases: number[] = [];
     for (const name of names) {
       if (name.endsWith('.tmp')) await unlinkIfExists(fs, path.join(dir, name));
@@ -413,6 +440,64 @@ export class PartitionLog {
     this.flushedOffsetValue = this.logEndOffset;
     if (checkpoint !== this.logStartOffsetValue)
       await writeLogStartCheckpoint(fs, dir, this.logStartOffsetValue);
+  }
+
+  /**
+   * Finishes or undoes a compaction interrupted by a crash (see cleaner.ts): `.cleaned` files were
+   * never committed and are deleted; a `<base>.log.swap` file was committed, so the old segments
+   * it replaces (those starting in [base, its end)) are deleted and it becomes `<base>.log`.
+   * Returns true if it changed the directory.
+   */
+  private async recoverCleanerFiles(names: string[], warn: (msg: string) => void): Promise<boolean> {
+    const { fs, dir } = this;
+    let changed = false;
+    for (const name of names) {
+      if (name.endsWith(CLEANED_SUFFIX)) {
+        await unlinkIfExists(fs, path.join(dir, name));
+        changed = true;
+      }
+    }
+    for (const name of names) {
+      const m = /^(\d{20})\.log\.swap$/.exec(name);
+      if (!m) continue;
+      changed = true;
+      const base = Number(m[1]);
+      const swapPath = path.join(dir, name);
+      const f = await fs.open(swapPath);
+      let end = base;
+      let valid = true;
+      try {
+        const size = await f.size();
+        const reader = new ChunkedReader(f, size, 1 << 20);
+        for await (const b of scanHeaders(reader, 0, size, swapPath)) {
+          end = b.header.baseOffset + b.header.lastOffsetDelta + 1;
+        }
+      } catch (err) {
+        valid = false;
+        warn(`discarding unreadable cleaned segment ${swapPath}: ${(err as Error).message}`);
+      } finally {
+        await f.close();
+      }
+      if (!valid) {
+        await unlinkIfExists(fs, swapPath);
+        continue;
+      }
+      for (const other of names) {
+        const o = /^(\d{20})\.log$/.exec(other);
+        const ob = o ? Number(o[1]) : -1;
+        if (ob >= base && ob < Math.max(end, base + 1)) {
+          for (const suffix of ['.log', '.index', '.timeindex'] as const) {
+            await unlinkIfExists(fs, path.join(dir, segmentFileName(ob, suffix)));
+          }
+        }
+      }
+      await unlinkIfExists(fs, path.join(dir, segmentFileName(base, '.index')));
+      await unlinkIfExists(fs, path.join(dir, segmentFileName(base, '.timeindex')));
+      await fs.rename(swapPath, path.join(dir, segmentFileName(base, '.log')));
+      warn(`completed an interrupted compaction of the segments from offset ${base} to ${end}`);
+    }
+    if (changed) await fs.fsyncDir(dir);
+    return changed;
   }
 
   // ---- append ---------------------------------------------------------------------------------
@@ -769,10 +854,12 @@ export class PartitionLog {
    * Retention: deletes the oldest sealed segments whose newest timestamp is older than
    * retentionMs, then (Kafka's rule) the oldest while the log without them is still
    * >= retentionBytes. Never the active segment. Returns how many segments were deleted.
+   * Does nothing unless cleanup.policy contains "delete" (cfg.cleanupDelete).
    */
   applyRetention(nowMs?: number): Promise<number> {
     return this.exclusive(async () => {
       this.assertOpen();
+      if (!this.cfg.cleanupDelete) return 0;
       const now = nowMs ?? this.clock.nowMs();
       const segs = this.segments;
       const { retentionMs, retentionBytes } = this.cfg;
@@ -862,6 +949,54 @@ export class PartitionLog {
     this.logStartOffsetValue = offset;
     await writeLogStartCheckpoint(this.fs, this.dir, offset);
     this.flushedOffsetValue = offset;
+  }
+
+  // ---- compaction -----------------------------------------------------------------------------
+
+  /**
+   * One compaction pass if the log is compacted (cfg.compact) and due (dirty ratio, max lag,
+   * delete horizon) or forced; see cleaner.ts. Concurrent calls do not overlap (the second
+   * returns reason 'in-progress'). Appends and reads go on meanwhile.
+   */
+  clean(nowMs?: number, opts: CleanOptions = {}): Promise<CleanResult> {
+    this.assertOpen();
+    this.cleaner ??= new LogCleaner({
+      dir: this.dir,
+      fs: this.fs,
+      config: () => this.cfg,
+      segments: () => this.segments,
+      logStartOffset: () => this.logStartOffsetValue,
+      isClosed: () => this.closed,
+      warn: (msg) => this.logger.warn(`[storage ${this.dir}] ${msg}`),
+      holdRead: (fn) => this.trackRead(fn),
+      swap: (old, cleaned, cleanedPath) => this.swapCleaned(old, cleaned, cleanedPath),
+    });
+    return this.cleaner.clean(nowMs ?? this.clock.nowMs(), opts);
+  }
+
+  /**
+   * Puts a cleaned segment in place of `old` (consecutive sealed segments). The rename to `.swap`
+   * is the commit point; reads in flight finish on the old files before they are deleted.
+   */
+  private swapCleaned(old: readonly LogSegment[], cleaned: LogSegment, cleanedPath: string): Promise<boolean> {
+    return this.exclusive(async () => {
+      if (this.closed || old.length === 0) return false;
+      const segs = this.segments;
+      const i = segs.indexOf(old[0]!);
+      // Gone (retention, truncation) or no longer sealed: give up, the next pass starts over.
+      if (i < 0 || i + old.length >= segs.length) return false;
+      for (let k = 0; k < old.length; k++) if (segs[i + k] !== old[k]) return false;
+      const swapPath = `${cleaned.logPath}${SWAP_SUFFIX}`;
+      await this.fs.rename(cleanedPath, swapPath);
+      await this.fs.fsyncDir(this.dir);
+      this.segments = [...segs.slice(0, i), cleaned, ...segs.slice(i + old.length)];
+      await this.quiesce();
+      for (const s of old) await s.deleteFiles(this.fs);
+      await this.fs.rename(swapPath, cleaned.logPath);
+      await cleaned.seal(this.fs);
+      await this.fs.fsyncDir(this.dir);
+      return true;
+    });
   }
 
   // ---- lifecycle ------------------------------------------------------------------------------

@@ -4,8 +4,10 @@
  * `.timeindex` when the segment is sealed).
  *
  * Invariants:
- * - Batches in the file are contiguous in offset: the first has baseOffset == baseOffset and each
- *   next batch starts at the previous lastOffset + 1; `nextOffset` is the last offset + 1.
+ * - Batches in the file are in offset order: the first has baseOffset >= baseOffset and each next
+ *   batch starts after the previous lastOffset (exactly at lastOffset + 1 unless the segment was
+ *   compacted, which removes whole batches); `nextOffset` is the last offset + 1. A cleaned
+ *   segment keeps its last batch (possibly with no records), so nextOffset never changes.
  * - `sizeBytes` only covers bytes whose write has completed: readers bound every scan by it, so
  *   they never see a batch that is still being written.
  * - Relative offsets and positions fit int32 (the log rolls before they would not).
@@ -146,6 +148,14 @@ export class LogSegment {
     return new LogSegment(dir, baseOffset, file);
   }
 
+  /**
+   * A segment whose log file currently sits at another name (the cleaner's `.cleaned` file); it
+   * is renamed to `logPath` when swapped in, and the open handle keeps working across the rename.
+   */
+  static async openAt(fs: LogFileSystem, dir: string, baseOffset: number, filePath: string): Promise<LogSegment> {
+    return new LogSegment(dir, baseOffset, await fs.open(filePath));
+  }
+
   get logPath(): string {
     return path.join(this.dir, segmentFileName(this.baseOffset, '.log'));
   }
@@ -238,8 +248,9 @@ export class LogSegment {
         break;
       }
       const header = readBatchHeader(head.buf, head.at);
-      if (header.baseOffset !== this.nextOffset) {
-        reason = `batch at position ${pos} has baseOffset ${header.baseOffset}, expected ${this.nextOffset}`;
+      // Compaction leaves gaps (removed records), so a batch may start past nextOffset, never before.
+      if (header.baseOffset < this.nextOffset) {
+        reason = `batch at position ${pos} has baseOffset ${header.baseOffset}, expected at least ${this.nextOffset}`;
         break;
       }
       const lastOffset = header.baseOffset + header.lastOffsetDelta;
