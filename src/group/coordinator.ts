@@ -27,8 +27,18 @@ import {
   type MemberProtocol,
   type SyncResult,
 } from './classic-group.js';
+import {
+  type ConsumerGroupConfig,
+  ConsumerGroupCoordinator,
+  type ConsumerGroupHeartbeatParams,
+  type ConsumerGroupHeartbeatResult,
+  type DescribedConsumerGroup,
+  type TopicView,
+} from './consumer-group-coordinator.js';
+import type { ConsumerGroupRecord } from './consumer-group-records.js';
+import type { ConsumerGroup } from './consumer-group.js';
 import type { GroupLog } from './group-log.js';
-import type { CommittedOffset } from './offsets.js';
+import { type CommittedOffset, OffsetStore } from './offsets.js';
 import {
   type GroupLogRecord,
   type OffsetCommitRecordValue,
@@ -86,6 +96,10 @@ export interface GroupCoordinatorOptions {
   logger?: CoordinatorLogger;
   /** Member id generator (Kafka: prefix + "-" + UUID); injectable for deterministic tests. */
   newMemberId?: (prefix: string) => string;
+  /** KIP-848 consumer groups: group.consumer.* settings. */
+  consumer?: Partial<ConsumerGroupConfig>;
+  /** Member id generator for consumer groups whose members do not send one (v0). */
+  newConsumerMemberId?: () => string;
 }
 
 export interface JoinGroupParams {
@@ -274,6 +288,8 @@ export class GroupCoordinator {
   private loaded = false;
   private active = true;
   private cleanupTimer: TimerHandle | null = null;
+  /** KIP-848 consumer groups (a group id is either classic, in `groups`, or consumer, here). */
+  readonly consumer: ConsumerGroupCoordinator;
 
   constructor(opts: GroupCoordinatorOptions) {
     this.log = opts.log;
@@ -283,6 +299,21 @@ export class GroupCoordinator {
     this.config = { ...DEFAULT_GROUP_COORDINATOR_CONFIG, ...opts.config };
     this.newMemberId = opts.newMemberId ?? ((prefix) => `${prefix}-${randomUUID()}`);
     this.numPartitions = opts.log.partitionCount();
+    this.consumer = new ConsumerGroupCoordinator(
+      {
+        log: this.log,
+        clock: this.clock,
+        scheduler: this.scheduler,
+        logger: this.logger,
+        partitionFor: (groupId) => this.partitionFor(groupId),
+        statusError: (groupId) => this.groupStatusError(groupId),
+        classicGroupStatus: (groupId) => this.classicGroupStatus(groupId),
+        takeEmptyClassicGroup: (groupId) => this.takeEmptyClassicGroup(groupId),
+        reloadGroup: (groupId) => this.reloadConsumerGroup(groupId),
+      },
+      { maxSize: this.config.maxSize, ...opts.consumer },
+      opts.newConsumerMemberId,
+    );
   }
 
   private now(): number {
@@ -317,8 +348,13 @@ export class GroupCoordinator {
     this.scheduleCleanup();
   }
 
-  private async loadPartition(partition: number): Promise<void> {
+  /**
+   * Replays one partition. With `onlyGroup`, rebuilds just that consumer group (after a failed
+   * write left memory ahead of the log).
+   */
+  private async loadPartition(partition: number, onlyGroup?: string): Promise<void> {
     const metas = new Map<string, GroupMetadataValue | null>();
+    const consumerRecords = new Map<string, ConsumerGroupRecord[]>();
     const offsets = new Map<
       string,
       Map<string, { topic: string; partition: number; value: OffsetCommitRecordValue | null }>
@@ -332,8 +368,16 @@ export class GroupCoordinator {
         skipped++;
         return;
       }
+      if (onlyGroup !== undefined && d.type !== 'unknown' && d.group !== onlyGroup) return;
       if (d.type === 'group') {
         metas.set(d.group, d.value);
+      } else if (d.type === 'consumer') {
+        let list = consumerRecords.get(d.group);
+        if (!list) {
+          list = [];
+          consumerRecords.set(d.group, list);
+        }
+        list.push(d.record);
       } else if (d.type === 'offset') {
         let g = offsets.get(d.group);
         if (!g) {
@@ -346,11 +390,27 @@ export class GroupCoordinator {
     if (skipped > 0)
       this.logger.warn(`__consumer_offsets-${partition}: skipped ${skipped} undecodable record(s)`);
     const now = this.now();
+    if (onlyGroup !== undefined) {
+      this.consumer.dropGroups((id) => id === onlyGroup);
+      // Offsets are rebuilt from the log too; they never change before their write succeeds.
+    }
+    const consumerGroups = this.consumer.applyReplay(consumerRecords);
+    if (onlyGroup !== undefined) {
+      const cg = this.consumer.group(onlyGroup);
+      for (const e of offsets.get(onlyGroup)?.values() ?? [])
+        if (cg && e.value !== null) cg.offsets.set(e.topic, e.partition, e.value);
+      return;
+    }
     for (const [groupId, v] of metas) {
-      if (v === null) continue;
+      if (v === null || consumerGroups.has(groupId)) continue;
       this.groups.set(groupId, this.groupFromRecord(groupId, v, now));
     }
     for (const [groupId, entries] of offsets) {
+      const cg = consumerGroups.has(groupId) ? this.consumer.group(groupId) : undefined;
+      if (cg) {
+        for (const e of entries.values()) if (e.value !== null) cg.offsets.set(e.topic, e.partition, e.value);
+        continue;
+      }
       let g = this.groups.get(groupId);
       for (const e of entries.values()) {
         if (e.value === null) continue;
@@ -391,9 +451,47 @@ export class GroupCoordinator {
     return g;
   }
 
+  /** Rebuilds one consumer group from its partition of the log. */
+  private async reloadConsumerGroup(groupId: string): Promise<void> {
+    await this.loadPartition(this.partitionFor(groupId), groupId);
+  }
+
+  // ---- KIP-848 consumer groups ----------------------------------------------------------------
+
+  private classicGroupStatus(groupId: string): 'none' | 'empty' | 'active' {
+    const g = this.groups.get(groupId);
+    if (!g || g.is('Dead')) return 'none';
+    return g.is('Empty') && g.size === 0 && g.pendingMembers.size === 0 && g.joinTimer === null
+      ? 'empty'
+      : 'active';
+  }
+
+  /** An empty classic group becomes a consumer group (Kafka 4 does the same): its offsets move over. */
+  private takeEmptyClassicGroup(groupId: string): { offsets: OffsetStore; records: GroupLogRecord[] } {
+    const g = this.groups.get(groupId);
+    const offsets = new OffsetStore();
+    if (!g) return { offsets, records: [] };
+    for (const e of g.offsets.entries()) offsets.set(e.topic, e.partition, e.value);
+    this.cancelGroupTimers(g);
+    g.transitionTo('Dead', this.now());
+    this.groups.delete(groupId);
+    return { offsets, records: [groupMetadataRecord(groupId, null)] };
+  }
+
+  /** ConsumerGroupHeartbeat (KIP-848). */
+  consumerGroupHeartbeat(p: ConsumerGroupHeartbeatParams, topics: TopicView): Promise<ConsumerGroupHeartbeatResult> {
+    return this.consumer.heartbeat(p, topics);
+  }
+
+  /** ConsumerGroupDescribe (KIP-848). */
+  describeConsumerGroup(groupId: string, topics: TopicView): DescribedConsumerGroup {
+    return this.consumer.describe(groupId, topics);
+  }
+
   /** Stops timers and answers waiting requests (NOT_COORDINATOR); later calls answer COORDINATOR_NOT_AVAILABLE. */
   shutdown(): void {
     this.active = false;
+    this.consumer.shutdown();
     if (this.cleanupTimer !== null) this.scheduler.clearTimeout(this.cleanupTimer);
     this.cleanupTimer = null;
     for (const g of this.groups.values()) {
@@ -519,6 +617,24 @@ export class GroupCoordinator {
       return;
     }
     const isUnknown = p.memberId === '';
+    const cg = this.consumer.group(p.groupId);
+    if (cg) {
+      // Kafka 4 can move members between protocols (group.consumer.migration.policy); Sluice
+      // does not: a classic join to a consumer group with members is refused, and an empty
+      // consumer group becomes a classic group (its offsets move over).
+      if (cg.members.size > 0) {
+        respond(joinError(p.memberId, ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+        return;
+      }
+      const classic = new ClassicGroup(p.groupId, this.now());
+      for (const e of cg.offsets.entries()) classic.offsets.set(e.topic, e.partition, e.value);
+      const tombstones = this.consumer.deletionRecords(cg);
+      this.consumer.removeGroup(cg);
+      this.groups.set(p.groupId, classic);
+      this.log.append(this.partitionFor(p.groupId), tombstones).catch((err: unknown) =>
+        this.logger.warn(`group ${p.groupId}: could not delete consumer group records: ${(err as Error).message}`),
+      );
+    }
     let g = this.groups.get(p.groupId);
     if (!g) {
       if (!isUnknown) {
@@ -1230,6 +1346,12 @@ export class GroupCoordinator {
       p.offsets.map((o) => ({ topic: o.topic, partition: o.partition, errorCode }));
     const statusError = this.groupStatusError(p.groupId);
     if (statusError !== ErrorCode.NONE) return all(statusError);
+    const cg = this.consumer.group(p.groupId);
+    if (cg) {
+      const error = this.consumer.validateOffsetCommit(cg, p.memberId, p.generationId, p.apiVersion);
+      if (error !== ErrorCode.NONE) return all(error);
+      return this.writeOffsets(p, cg.offsets, () => !cg.dead);
+    }
     let g = this.groups.get(p.groupId);
     if (!g) {
       if (p.generationId >= 0)
@@ -1243,7 +1365,15 @@ export class GroupCoordinator {
     if (validation !== ErrorCode.NONE) return all(validation);
     const member = group.members.get(p.memberId);
     if (member && (group.is('Stable') || group.is('PreparingRebalance'))) this.scheduleSession(group, member);
+    return this.writeOffsets(p, group.offsets, () => !group.is('Dead'));
+  }
 
+  /** Writes validated offset commits and applies them once durable (while `alive()`). */
+  private async writeOffsets(
+    p: CommitOffsetsParams,
+    store: OffsetStore,
+    alive: () => boolean,
+  ): Promise<PartitionResult[]> {
     const now = this.now();
     const results: PartitionResult[] = [];
     const records: GroupLogRecord[] = [];
@@ -1277,7 +1407,7 @@ export class GroupCoordinator {
       this.logger.warn(`group ${p.groupId}: offset commit failed: ${(err as Error).message}`);
       return results;
     }
-    if (!group.is('Dead')) for (const a of accepted) group.offsets.set(a.topic, a.partition, a.value);
+    if (alive()) for (const a of accepted) store.set(a.topic, a.partition, a.value);
     return results;
   }
 
@@ -1297,12 +1427,24 @@ export class GroupCoordinator {
     return ErrorCode.NONE;
   }
 
-  /** OffsetFetch for one group; `topics` null means every committed offset. */
-  fetchOffsets(groupId: string, topics: { name: string; partitions: number[] }[] | null): FetchedOffsets {
+  /**
+   * OffsetFetch for one group; `topics` null means every committed offset. `member` (OffsetFetch
+   * v9) is validated for consumer groups only (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH).
+   */
+  fetchOffsets(
+    groupId: string,
+    topics: { name: string; partitions: number[] }[] | null,
+    member?: { memberId: string | null; memberEpoch: number },
+  ): FetchedOffsets {
     const statusError = this.groupStatusError(groupId);
     if (statusError !== ErrorCode.NONE) return { errorCode: statusError, topics: [] };
+    const cg = this.consumer.group(groupId);
+    if (cg && member) {
+      const error = this.consumer.validateOffsetFetch(cg, member.memberId, member.memberEpoch);
+      if (error !== ErrorCode.NONE) return { errorCode: error, topics: [] };
+    }
     const g = this.groups.get(groupId);
-    const offsets = g && !g.is('Dead') ? g.offsets : null;
+    const offsets = cg ? cg.offsets : g && !g.is('Dead') ? g.offsets : null;
     const entry = (partitionIndex: number, v: CommittedOffset | undefined) => ({
       partitionIndex,
       committedOffset: v ? v.offset : -1,
@@ -1338,19 +1480,36 @@ export class GroupCoordinator {
   }> {
     const statusError = this.groupStatusError(groupId);
     if (statusError !== ErrorCode.NONE) return { errorCode: statusError, topics: [] };
+    const cg = this.consumer.group(groupId);
+    if (cg) {
+      const subscribed = cg.subscribedTopicNames();
+      return this.deleteOffsetsFrom(groupId, cg.offsets, topics, (t) => subscribed.has(t));
+    }
     const g = this.groups.get(groupId);
     if (!g || g.is('Dead')) return { errorCode: ErrorCode.GROUP_ID_NOT_FOUND, topics: [] };
     if (!g.is('Empty') && g.protocolType !== CONSUMER_PROTOCOL_TYPE)
       return { errorCode: ErrorCode.NON_EMPTY_GROUP, topics: [] };
+    return this.deleteOffsetsFrom(groupId, g.offsets, topics, (t) => !g.is('Empty') && g.isSubscribedToTopic(t));
+  }
+
+  private async deleteOffsetsFrom(
+    groupId: string,
+    store: OffsetStore,
+    topics: { name: string; partitions: number[] }[],
+    isSubscribed: (topic: string) => boolean,
+  ): Promise<{
+    errorCode: number;
+    topics: { name: string; partitions: { partitionIndex: number; errorCode: number }[] }[];
+  }> {
     const records: GroupLogRecord[] = [];
     const toDelete: { topic: string; partition: number }[] = [];
     const out = topics.map((t) => {
-      const subscribed = !g.is('Empty') && g.isSubscribedToTopic(t.name);
+      const subscribed = isSubscribed(t.name);
       return {
         name: t.name,
         partitions: t.partitions.map((p) => {
           if (subscribed) return { partitionIndex: p, errorCode: ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC };
-          if (g.offsets.get(t.name, p)) {
+          if (store.get(t.name, p)) {
             records.push(offsetCommitRecord(groupId, t.name, p, null));
             toDelete.push({ topic: t.name, partition: p });
           }
@@ -1364,7 +1523,7 @@ export class GroupCoordinator {
       } catch (err) {
         return { errorCode: storeError(err), topics: [] };
       }
-      for (const d of toDelete) g.offsets.delete(d.topic, d.partition);
+      for (const d of toDelete) store.delete(d.topic, d.partition);
     }
     return { errorCode: ErrorCode.NONE, topics: out };
   }
@@ -1413,6 +1572,13 @@ export class GroupCoordinator {
         groupType: 'classic',
       });
     }
+    for (const g of this.consumer.groups.values()) {
+      if (g.dead) continue;
+      const state = g.state;
+      if (states.size > 0 && !states.has(state.toLowerCase())) continue;
+      if (types.size > 0 && !types.has('consumer')) continue;
+      groups.push({ groupId: g.groupId, protocolType: CONSUMER_PROTOCOL_TYPE, groupState: state, groupType: 'consumer' });
+    }
     return { errorCode: ErrorCode.NONE, groups };
   }
 
@@ -1425,6 +1591,8 @@ export class GroupCoordinator {
   private async deleteGroup(groupId: string): Promise<number> {
     const statusError = this.groupStatusError(groupId);
     if (statusError !== ErrorCode.NONE) return statusError;
+    const cg = this.consumer.group(groupId);
+    if (cg) return this.deleteConsumerGroup(cg);
     const g = this.groups.get(groupId);
     if (!g || g.is('Dead')) return ErrorCode.GROUP_ID_NOT_FOUND;
     if (!g.is('Empty')) return ErrorCode.NON_EMPTY_GROUP;
@@ -1447,6 +1615,56 @@ export class GroupCoordinator {
     if (this.groups.get(groupId) === g) this.groups.delete(groupId);
     this.logger.info(`group ${groupId}: deleted`);
     return ErrorCode.NONE;
+  }
+
+  private async deleteConsumerGroup(cg: ConsumerGroup): Promise<number> {
+    if (cg.members.size > 0) return ErrorCode.NON_EMPTY_GROUP;
+    const records: GroupLogRecord[] = [];
+    for (const e of cg.offsets.entries()) records.push(offsetCommitRecord(cg.groupId, e.topic, e.partition, null));
+    records.push(...this.consumer.deletionRecords(cg));
+    // Dead while the tombstones are written, so no member joins a group that is going away.
+    this.consumer.removeGroup(cg);
+    try {
+      await this.log.append(this.partitionFor(cg.groupId), records);
+    } catch (err) {
+      void this.reloadConsumerGroup(cg.groupId);
+      return storeError(err);
+    }
+    cg.offsets.clear();
+    this.logger.info(`consumer group ${cg.groupId}: deleted`);
+    return ErrorCode.NONE;
+  }
+
+  /** Consumer groups: Kafka's rules for groups of the consumer protocol (KIP-848), see below. */
+  private async cleanupConsumerGroups(now: number): Promise<number> {
+    const retention = this.config.offsetsRetentionMs;
+    let removed = 0;
+    for (const g of [...this.consumer.groups.values()]) {
+      if (g.dead) continue;
+      const empty = g.members.size === 0;
+      const subscribed = g.subscribedTopicNames();
+      const expired: { topic: string; partition: number }[] = [];
+      for (const e of g.offsets.entries()) {
+        if (!empty && subscribed.has(e.topic)) continue;
+        const base = empty ? Math.max(g.emptySinceMs, e.value.commitTimestamp) : e.value.commitTimestamp;
+        const isExpired = e.value.expireTimestamp >= 0 ? now >= e.value.expireTimestamp : now - base >= retention;
+        if (isExpired) expired.push({ topic: e.topic, partition: e.partition });
+      }
+      const records = expired.map((e) => offsetCommitRecord(g.groupId, e.topic, e.partition, null));
+      const dropGroup = empty && g.offsets.size === expired.length && now - g.emptySinceMs >= retention;
+      if (dropGroup) records.push(...this.consumer.deletionRecords(g));
+      if (records.length === 0) continue;
+      try {
+        await this.log.append(this.partitionFor(g.groupId), records);
+      } catch (err) {
+        this.logger.warn(`group ${g.groupId}: could not expire offsets: ${(err as Error).message}`);
+        continue;
+      }
+      for (const e of expired) g.offsets.delete(e.topic, e.partition);
+      removed += expired.length;
+      if (dropGroup && g.members.size === 0 && g.offsets.size === 0) this.consumer.removeGroup(g);
+    }
+    return removed;
   }
 
   // ---- offset expiration (offsets.retention.ms) -----------------------------------------------
@@ -1516,6 +1734,7 @@ export class GroupCoordinator {
         if (this.groups.get(g.groupId) === g) this.groups.delete(g.groupId);
       }
     }
+    removed += await this.cleanupConsumerGroups(now);
     if (removed > 0) this.logger.info(`expired ${removed} committed offset(s)`);
     return removed;
   }

@@ -8,7 +8,8 @@
  *   explicit expire timestamp, i.e. OffsetCommit v2-4 with a retention time);
  * - group metadata: GroupMetadataKey v2, GroupMetadataValue v3.
  * Key versions 0/1 are offset commits and 2 is group metadata (what Kafka's loader branches on);
- * other key versions (KIP-848 consumer-group records, 3+) are reported as `unknown` and skipped.
+ * 3-8 are the KIP-848 consumer-group records (consumer-group-records.ts); other key versions
+ * (share groups, ...) are reported as `unknown` and skipped.
  */
 
 import type { Encodable } from '../protocol/codec-support.js';
@@ -27,6 +28,7 @@ import {
   encodeOffsetCommitValue,
 } from '../protocol/generated/offset-commit-value.js';
 import { Reader, Writer } from '../protocol/primitives.js';
+import { type ConsumerGroupRecord, decodeConsumerGroupRecord } from './consumer-group-records.js';
 
 export const OFFSET_COMMIT_KEY_VERSION = 1;
 export const OFFSET_COMMIT_VALUE_VERSION = 3;
@@ -52,6 +54,7 @@ export interface OffsetCommitRecordValue {
 export type DecodedGroupRecord =
   | { type: 'offset'; group: string; topic: string; partition: number; value: OffsetCommitRecordValue | null }
   | { type: 'group'; group: string; value: GroupMetadataValue | null }
+  | { type: 'consumer'; group: string; record: ConsumerGroupRecord }
   | { type: 'unknown'; keyVersion: number };
 
 function withVersion(version: number, write: (w: Writer) => void): Buffer {
@@ -140,6 +143,10 @@ export function decodeGroupRecord(key: Buffer, value: Buffer | null): DecodedGro
     const vr = new Reader(value);
     const vv = Math.min(vr.int16(), GroupMetadataValueVersions.max);
     return { type: 'group', group: k.group, value: decodeGroupMetadataValue(vr, vv) };
+  }
+  if (keyVersion >= 3 && keyVersion <= 8) {
+    const record = decodeConsumerGroupRecord(keyVersion, kr, value);
+    if (record) return { type: 'consumer', group: record.groupId, record };
   }
   return { type: 'unknown', keyVersion };
 }

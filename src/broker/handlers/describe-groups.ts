@@ -2,7 +2,8 @@
  * DescribeGroups (key 15), v0-5. v1 adds throttle time, v3 authorized operations (KIP-430), v4
  * groupInstanceId per member, v5 is flexible. An unknown group is described as state "Dead"
  * with no error (GROUP_ID_NOT_FOUND only arrives in v6). Member metadata and assignments are
- * filled only while the group is Stable, as Kafka does.
+ * filled only while the group is Stable, as Kafka does. A KIP-848 consumer group is not a
+ * classic group: it is described here as unknown (use ConsumerGroupDescribe).
  */
 
 import { ApiKey } from '../../protocol/generated/index.js';

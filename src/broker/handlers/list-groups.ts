@@ -1,6 +1,7 @@
 /**
  * ListGroups (key 16), v0-5. v3 is flexible, v4 filters by state and returns it (KIP-518), v5
- * filters by type and returns it (KIP-848; every group here is "classic"). Filters compare
+ * filters by type and returns it (KIP-848: "classic" or "consumer"; consumer groups list
+ * protocol type "consumer" and states Empty, Assigning, Reconciling, Stable). Filters compare
  * case-insensitively.
  */
 

@@ -3,6 +3,9 @@
  * partition; v2-4 a retention time (stored as the offset's expire timestamp); v5 drops it; v6
  * adds the leader epoch; v7 groupInstanceId (KIP-345); v8 is flexible; v9 (KIP-848) answers
  * GROUP_ID_NOT_FOUND instead of ILLEGAL_GENERATION for an unknown group with a generation.
+ * For a KIP-848 consumer group, generationIdOrMemberEpoch is the member epoch: the member must
+ * exist (UNKNOWN_MEMBER_ID), commit with v9+ (UNSUPPORTED_VERSION) and send its current epoch
+ * (STALE_MEMBER_EPOCH); epoch -1 without member only while the group has no members.
  *
  * Partitions of unknown topics get UNKNOWN_TOPIC_OR_PARTITION (as Kafka's KafkaApis); the rest
  * go to the coordinator, which validates generation and member, writes the commit records to

@@ -3,7 +3,8 @@
  * null topics (every committed offset) and adds a top-level error; v5 returns the leader epoch;
  * v6 is flexible; v7 adds requireStable (no transactional offsets are pending here, so it
  * changes nothing); v8 fetches several groups at once (KIP-709); v9's member id and epoch are
- * only validated for KIP-848 consumer groups. Partitions without a commit answer offset -1.
+ * only validated for KIP-848 consumer groups (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH; a null
+ * member id with epoch -1 is an admin fetch and always allowed). Partitions without a commit answer offset -1.
  */
 
 import { ApiKey } from '../../protocol/generated/index.js';
@@ -25,6 +26,7 @@ export const offsetFetchHandler = defineHandler<Broker, ApiKey.OffsetFetch>(
             g.topics === null
               ? null
               : g.topics.map((t) => ({ name: t.name, partitions: t.partitionIndexes })),
+            v >= 9 ? { memberId: g.memberId, memberEpoch: g.memberEpoch } : undefined,
           );
           return { groupId: g.groupId, errorCode: r.errorCode, topics: r.topics };
         }),
