@@ -467,7 +467,7 @@ function apiTable(av: Partial<Record<BrokerId, ApiVersionRange[]>>, names: Map<n
 const SYM: Record<Status, string> = { pass: '✅', fail: '❌', 'n/a': 'n/a', skip: '–' };
 
 function matrixText(results: Results, clients: ClientDef[], brokers: BrokerId[]): string {
-  const w = 44;
+  const w = 52;
   const colW = 14;
   let s = `${'scenario'.padEnd(w)}${clients.map((c) => c.id.padEnd(colW)).join('')}\n`;
   s += `${''.padEnd(w)}${clients
@@ -627,7 +627,7 @@ async function main(): Promise<number> {
   if (withTools) {
     for (const row of TOOL_ROWS)
       process.stdout.write(
-        `${`tool: ${row.title}`.padEnd(44)}${brokers.map((b) => (toolResults[b]?.[row.id]?.status ?? '?').replace('pass', 'ok').replace('fail', 'FAIL')).join(' / ')}\n`,
+        `${`tool: ${row.title}`.padEnd(52)}${brokers.map((b) => (toolResults[b]?.[row.id]?.status ?? '?').replace('pass', 'ok').replace('fail', 'FAIL')).join(' / ')}\n`,
       );
   }
   for (const [id, n] of Object.entries(setupNotes))
