@@ -48,10 +48,15 @@ function newestSource(dir: string): number {
 function buildJar(): string | null {
   for (const tool of ['java', 'mvn']) {
     const r = spawnSync(tool, ['-version'], { encoding: 'utf8' });
-    if (r.error || r.status !== 0) return `${tool} is not available (${r.error?.message ?? `exit ${r.status}`})`;
+    if (r.error || r.status !== 0)
+      return `${tool} is not available (${r.error?.message ?? `exit ${r.status}`})`;
   }
   if (existsSync(JAR) && statSync(JAR).mtimeMs >= newestSource(join(PROJECT, 'src'))) return null;
-  let r = spawnSync('mvn', ['-q', '-B', '-o', 'package'], { cwd: PROJECT, encoding: 'utf8', timeout: 300_000 });
+  let r = spawnSync('mvn', ['-q', '-B', '-o', 'package'], {
+    cwd: PROJECT,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   if (r.status !== 0) {
     console.warn('kip848-java: offline Maven build failed, trying online');
     r = spawnSync('mvn', ['-q', '-B', 'package'], { cwd: PROJECT, encoding: 'utf8', timeout: 600_000 });
@@ -83,7 +88,9 @@ class JavaConsumer {
     bootstrap: string,
     private readonly onEvent: (c: JavaConsumer, e: JavaEvent) => void,
   ) {
-    this.child = spawn('java', ['-jar', JAR, bootstrap, TOPIC, GROUP, name], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn('java', ['-jar', JAR, bootstrap, TOPIC, GROUP, name], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
     this.child.stdout?.on('data', (d: Buffer) => {
       this.buffer += d.toString();
@@ -119,10 +126,16 @@ class JavaConsumer {
   }
 }
 
-async function waitFor(what: string, timeoutMs: number, fn: () => boolean, debug: () => string): Promise<void> {
+async function waitFor(
+  what: string,
+  timeoutMs: number,
+  fn: () => boolean,
+  debug: () => string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${debug()}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${debug()}`);
     await sleep(100);
   }
 }
@@ -136,86 +149,111 @@ let admin: Admin;
 let producer: Producer;
 const consumers: JavaConsumer[] = [];
 
-describe('KIP-848: Java consumer 4.4.0 with group.protocol=consumer', { skip: skipReason ?? false, timeout: 240_000 }, () => {
-  before(async () => {
-    broker = await BrokerProcess.start();
-    kafka = new Kafka({ clientId: 'kip848-it', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
-    admin = kafka.admin();
-    await admin.connect();
-    producer = kafka.producer();
-    await producer.connect();
-  });
+describe(
+  'KIP-848: Java consumer 4.4.0 with group.protocol=consumer',
+  { skip: skipReason ?? false, timeout: 240_000 },
+  () => {
+    before(async () => {
+      broker = await BrokerProcess.start();
+      kafka = new Kafka({ clientId: 'kip848-it', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+      admin = kafka.admin();
+      await admin.connect();
+      producer = kafka.producer();
+      await producer.connect();
+    });
 
-  after(async () => {
-    for (const c of consumers) c.kill();
-    await producer?.disconnect().catch(() => {});
-    await admin?.disconnect().catch(() => {});
-    await broker?.destroy();
-  });
+    after(async () => {
+      for (const c of consumers) c.kill();
+      await producer?.disconnect().catch(() => {});
+      await admin?.disconnect().catch(() => {});
+      await broker?.destroy();
+    });
 
-  const produce = async (from: number, count: number) => {
-    const messages = [];
-    for (let i = from; i < from + count; i++) messages.push({ partition: i % 6, value: `v${i}` });
-    await producer.send({ topic: TOPIC, messages });
-  };
-
-  test('two consumers split 6 partitions; when one leaves the other takes all 6 without stopping', async () => {
-    await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 6 }] });
-    await produce(0, 120);
-
-    const overlaps: string[] = [];
-    const check = () => {
-      const [a, b] = consumers;
-      if (!a || !b) return;
-      for (const p of a.owned) if (b.owned.has(p)) overlaps.push(`partition ${p} owned by both at event ${a.events.length}/${b.events.length}`);
+    const produce = async (from: number, count: number) => {
+      const messages = [];
+      for (let i = from; i < from + count; i++) messages.push({ partition: i % 6, value: `v${i}` });
+      await producer.send({ topic: TOPIC, messages });
     };
-    const debug = () =>
-      consumers
-        .map((c) => `${c.name}: owned=[${[...c.owned].sort()}] seen=${c.seen.size}\n  events=${JSON.stringify(c.events.filter((e) => e.type !== 'record'))}\n  log=${c.output.slice(-3000)}`)
-        .join('\n') + `\nbroker: ${broker.output.slice(-3000)}`;
 
-    const a = new JavaConsumer('kip848-a', broker.bootstrap, check);
-    consumers.push(a);
-    await waitFor('consumer a to own all 6 partitions', 60_000, () => a.owned.size === 6, debug);
-    const b = new JavaConsumer('kip848-b', broker.bootstrap, check);
-    consumers.push(b);
-    await waitFor(
-      'a and b to split the 6 partitions',
-      60_000,
-      () => a.owned.size > 0 && b.owned.size > 0 && a.owned.size + b.owned.size === 6,
-      debug,
-    );
-    assert.deepEqual(overlaps, []);
-    assert.deepEqual([...new Set([...a.owned, ...b.owned])].sort(), [0, 1, 2, 3, 4, 5]);
-    assert.ok(Math.abs(a.owned.size - b.owned.size) <= 0, `uniform assignor balances 3/3: ${a.owned.size}/${b.owned.size}`);
+    test('two consumers split 6 partitions; when one leaves the other takes all 6 without stopping', async () => {
+      await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 6 }] });
+      await produce(0, 120);
 
-    await produce(120, 60);
-    const all = (n: number) => Array.from({ length: n }, (_, i) => `v${i}`);
-    await waitFor('every record to be consumed', 60_000, () => all(180).every((v) => a.seen.has(v) || b.seen.has(v)), debug);
+      const overlaps: string[] = [];
+      const check = () => {
+        const [a, b] = consumers;
+        if (!a || !b) return;
+        for (const p of a.owned)
+          if (b.owned.has(p))
+            overlaps.push(`partition ${p} owned by both at event ${a.events.length}/${b.events.length}`);
+      };
+      const debug = () =>
+        consumers
+          .map(
+            (c) =>
+              `${c.name}: owned=[${[...c.owned].sort()}] seen=${c.seen.size}\n  events=${JSON.stringify(c.events.filter((e) => e.type !== 'record'))}\n  log=${c.output.slice(-3000)}`,
+          )
+          .join('\n') + `\nbroker: ${broker.output.slice(-3000)}`;
 
-    // The group through the admin API: ListGroups v5 says it is a consumer group.
-    const listed = await admin.listGroups();
-    const g = listed.groups.find((x) => x.groupId === GROUP);
-    assert.ok(g, `group listed: ${JSON.stringify(listed)}`);
-    assert.equal(g.protocolType, 'consumer');
+      const a = new JavaConsumer('kip848-a', broker.bootstrap, check);
+      consumers.push(a);
+      await waitFor('consumer a to own all 6 partitions', 60_000, () => a.owned.size === 6, debug);
+      const b = new JavaConsumer('kip848-b', broker.bootstrap, check);
+      consumers.push(b);
+      await waitFor(
+        'a and b to split the 6 partitions',
+        60_000,
+        () => a.owned.size > 0 && b.owned.size > 0 && a.owned.size + b.owned.size === 6,
+        debug,
+      );
+      assert.deepEqual(overlaps, []);
+      assert.deepEqual([...new Set([...a.owned, ...b.owned])].sort(), [0, 1, 2, 3, 4, 5]);
+      assert.ok(
+        Math.abs(a.owned.size - b.owned.size) <= 0,
+        `uniform assignor balances 3/3: ${a.owned.size}/${b.owned.size}`,
+      );
 
-    // b leaves; a must get b's partitions and keep its own (no revocation).
-    const aBefore = new Set(a.owned);
-    const aEventsBefore = a.events.length;
-    b.close();
-    await waitFor('b to close', 30_000, () => b.events.some((e) => e.type === 'closed'), debug);
-    await waitFor('a to own all 6 partitions after b left', 60_000, () => a.owned.size === 6, debug);
-    const aAfter = a.events.slice(aEventsBefore).filter((e) => e.type === 'revoked' || e.type === 'lost');
-    assert.deepEqual(
-      aAfter.filter((e) => (e.partitions ?? []).length > 0),
-      [],
-      `a kept consuming its partitions ${[...aBefore]} while taking over`,
-    );
-    assert.deepEqual(overlaps, []);
+      await produce(120, 60);
+      const all = (n: number) => Array.from({ length: n }, (_, i) => `v${i}`);
+      await waitFor(
+        'every record to be consumed',
+        60_000,
+        () => all(180).every((v) => a.seen.has(v) || b.seen.has(v)),
+        debug,
+      );
 
-    await produce(180, 60);
-    await waitFor('a to consume records produced after b left', 60_000, () => all(240).slice(180).every((v) => a.seen.has(v)), debug);
-    a.close();
-    await waitFor('a to close', 30_000, () => a.events.some((e) => e.type === 'closed'), debug);
-  });
-});
+      // The group through the admin API: ListGroups v5 says it is a consumer group.
+      const listed = await admin.listGroups();
+      const g = listed.groups.find((x) => x.groupId === GROUP);
+      assert.ok(g, `group listed: ${JSON.stringify(listed)}`);
+      assert.equal(g.protocolType, 'consumer');
+
+      // b leaves; a must get b's partitions and keep its own (no revocation).
+      const aBefore = new Set(a.owned);
+      const aEventsBefore = a.events.length;
+      b.close();
+      await waitFor('b to close', 30_000, () => b.events.some((e) => e.type === 'closed'), debug);
+      await waitFor('a to own all 6 partitions after b left', 60_000, () => a.owned.size === 6, debug);
+      const aAfter = a.events.slice(aEventsBefore).filter((e) => e.type === 'revoked' || e.type === 'lost');
+      assert.deepEqual(
+        aAfter.filter((e) => (e.partitions ?? []).length > 0),
+        [],
+        `a kept consuming its partitions ${[...aBefore]} while taking over`,
+      );
+      assert.deepEqual(overlaps, []);
+
+      await produce(180, 60);
+      await waitFor(
+        'a to consume records produced after b left',
+        60_000,
+        () =>
+          all(240)
+            .slice(180)
+            .every((v) => a.seen.has(v)),
+        debug,
+      );
+      a.close();
+      await waitFor('a to close', 30_000, () => a.events.some((e) => e.type === 'closed'), debug);
+    });
+  },
+);

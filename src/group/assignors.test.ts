@@ -93,7 +93,10 @@ describe('uniform assignor', () => {
     fc.assert(
       fc.property(topicsArb, membersArb, (topics, n) => {
         const all = topics.map((_, i) => i);
-        const s = spec(topics, Array.from({ length: n }, () => all));
+        const s = spec(
+          topics,
+          Array.from({ length: n }, () => all),
+        );
         const a = uniformAssignor.assign(s);
         checkCoverage(s, a);
         const c = [...counts(a).values()];
@@ -119,7 +122,10 @@ describe('uniform assignor', () => {
               const tc = c.get(to.memberId) ?? 0;
               if (fc_ < tc + 2) continue;
               for (const t of a.get(from.memberId)?.keys() ?? [])
-                assert.ok(!to.subscribedTopicIds.has(t), `${from.memberId}(${fc_}) could give ${t} to ${to.memberId}(${tc})`);
+                assert.ok(
+                  !to.subscribedTopicIds.has(t),
+                  `${from.memberId}(${fc_}) could give ${t} to ${to.memberId}(${tc})`,
+                );
             }
         },
       ),
@@ -146,9 +152,19 @@ describe('uniform assignor', () => {
     fc.assert(
       fc.property(topicsArb, membersArb, (topics, n) => {
         const all = topics.map((_, i) => i);
-        const before = uniformAssignor.assign(spec(topics, Array.from({ length: n }, () => all)));
+        const before = uniformAssignor.assign(
+          spec(
+            topics,
+            Array.from({ length: n }, () => all),
+          ),
+        );
         const ids = [...Array.from({ length: n }, (_, i) => `m${String(i).padStart(2, '0')}`), 'new'];
-        const s = spec(topics, Array.from({ length: n + 1 }, () => all), before, ids);
+        const s = spec(
+          topics,
+          Array.from({ length: n + 1 }, () => all),
+          before,
+          ids,
+        );
         const after = uniformAssignor.assign(s);
         checkCoverage(s, after);
         const total = topics.reduce((x, y) => x + y, 0);
@@ -158,7 +174,8 @@ describe('uniform assignor', () => {
         assert.equal(moved(before, after), share);
         for (const [id, m] of after) {
           if (id === 'new') continue;
-          for (const [t, parts] of m) for (const p of parts) assert.ok(has(before.get(id), t, p), `${id} gained ${t}-${p}`);
+          for (const [t, parts] of m)
+            for (const p of parts) assert.ok(has(before.get(id), t, p), `${id} gained ${t}-${p}`);
         }
       }),
       { numRuns: 300 },
@@ -170,10 +187,22 @@ describe('uniform assignor', () => {
       fc.property(topicsArb, fc.integer({ min: 2, max: 9 }), fc.nat(), (topics, n, which) => {
         const all = topics.map((_, i) => i);
         const ids = Array.from({ length: n }, (_, i) => `m${String(i).padStart(2, '0')}`);
-        const before = uniformAssignor.assign(spec(topics, Array.from({ length: n }, () => all), new Map(), ids));
+        const before = uniformAssignor.assign(
+          spec(
+            topics,
+            Array.from({ length: n }, () => all),
+            new Map(),
+            ids,
+          ),
+        );
         const gone = ids[which % n] as string;
         const rest = ids.filter((x) => x !== gone);
-        const s = spec(topics, rest.map(() => all), before, rest);
+        const s = spec(
+          topics,
+          rest.map(() => all),
+          before,
+          rest,
+        );
         const after = uniformAssignor.assign(s);
         checkCoverage(s, after);
         const c = [...counts(after).values()];
@@ -186,7 +215,13 @@ describe('uniform assignor', () => {
 
   test('previous assignments of vanished topics or partitions are dropped', () => {
     const prev: GroupAssignment = new Map([
-      ['m00', new Map([['tA', new Set([0, 1, 7])], ['gone', new Set([0])]])],
+      [
+        'm00',
+        new Map([
+          ['tA', new Set([0, 1, 7])],
+          ['gone', new Set([0])],
+        ]),
+      ],
       ['m01', new Map([['tA', new Set([1, 2])]])],
     ]);
     const s = spec([4], [[0], [0]], prev);
@@ -208,12 +243,18 @@ describe('range assignor', () => {
           const a = rangeAssignor.assign(s);
           checkCoverage(s, a);
           for (const [t, n] of s.topics) {
-            const members = s.members.filter((m) => m.subscribedTopicIds.has(t)).map((m) => m.memberId).sort();
+            const members = s.members
+              .filter((m) => m.subscribedTopicIds.has(t))
+              .map((m) => m.memberId)
+              .sort();
             let next = 0;
             members.forEach((id, i) => {
               const size = Math.floor(n / members.length) + (i < n % members.length ? 1 : 0);
               const got = [...(a.get(id)?.get(t) ?? [])].sort((x, y) => x - y);
-              assert.deepEqual(got, Array.from({ length: size }, (_, k) => next + k));
+              assert.deepEqual(
+                got,
+                Array.from({ length: size }, (_, k) => next + k),
+              );
               next += size;
             });
           }
@@ -224,7 +265,16 @@ describe('range assignor', () => {
   });
 
   test('co-partitioning: the same partition numbers of two equal topics go to the same member', () => {
-    const a = rangeAssignor.assign(spec([6, 6], [[0, 1], [0, 1], [0, 1]]));
+    const a = rangeAssignor.assign(
+      spec(
+        [6, 6],
+        [
+          [0, 1],
+          [0, 1],
+          [0, 1],
+        ],
+      ),
+    );
     for (const m of a.values()) assert.deepEqual([...(m.get('tA') ?? [])], [...(m.get('tB') ?? [])]);
   });
 });

@@ -112,7 +112,10 @@ export const uniformAssignor: ServerAssignor = {
     //    exactly the same subscriptions (heterogeneous groups are evened out in step 4).
     const bySubscription = new Map<string, AssignorMember[]>();
     for (const m of members) {
-      const sig = [...m.subscribedTopicIds].filter((t) => spec.topics.has(t)).sort().join(',');
+      const sig = [...m.subscribedTopicIds]
+        .filter((t) => spec.topics.has(t))
+        .sort()
+        .join(',');
       let list = bySubscription.get(sig);
       if (!list) {
         list = [];
@@ -123,13 +126,15 @@ export const uniformAssignor: ServerAssignor = {
     if (bySubscription.size === 1) {
       const only = [...bySubscription.values()][0] ?? [];
       let total = 0;
-      for (const t of spec.topics.keys()) if (only[0]?.subscribedTopicIds.has(t)) total += spec.topics.get(t) ?? 0;
+      for (const t of spec.topics.keys())
+        if (only[0]?.subscribedTopicIds.has(t)) total += spec.topics.get(t) ?? 0;
       if (only.length > 0) {
         const minQuota = Math.floor(total / only.length);
         let extra = total % only.length;
         // Members already above the minimum keep the extra slots first (stickiness).
         const ordered = [...only].sort(
-          (a, b) => (count.get(b.memberId) ?? 0) - (count.get(a.memberId) ?? 0) || byId(a.memberId, b.memberId),
+          (a, b) =>
+            (count.get(b.memberId) ?? 0) - (count.get(a.memberId) ?? 0) || byId(a.memberId, b.memberId),
         );
         for (const m of ordered) {
           let quota = minQuota;

@@ -39,6 +39,15 @@ import {
   UNIFORM_ASSIGNOR,
 } from './assignors.js';
 import {
+  type ConsumerGroupRecord,
+  consumerGroupCurrentMemberAssignmentRecord,
+  consumerGroupMemberMetadataRecord,
+  consumerGroupMetadataRecord,
+  consumerGroupPartitionMetadataRecord,
+  consumerGroupTargetAssignmentMemberRecord,
+  consumerGroupTargetAssignmentMetadataRecord,
+} from './consumer-group-records.js';
+import {
   ConsumerGroup,
   ConsumerGroupMember,
   LEAVE_GROUP_MEMBER_EPOCH,
@@ -51,15 +60,6 @@ import {
   nextMemberAssignment,
   sameMemberAssignmentState,
 } from './consumer-group.js';
-import {
-  type ConsumerGroupRecord,
-  consumerGroupCurrentMemberAssignmentRecord,
-  consumerGroupMemberMetadataRecord,
-  consumerGroupMetadataRecord,
-  consumerGroupPartitionMetadataRecord,
-  consumerGroupTargetAssignmentMemberRecord,
-  consumerGroupTargetAssignmentMetadataRecord,
-} from './consumer-group-records.js';
 import type { GroupLog } from './group-log.js';
 import { OffsetStore } from './offsets.js';
 import type { GroupLogRecord } from './records.js';
@@ -201,6 +201,19 @@ function sortedEqual(a: readonly string[], b: readonly string[]): boolean {
   return sa.every((x, i) => x === sb[i]);
 }
 
+/** Whether reported owned partitions are all in `assigned` (not reported = no). */
+function isSubset(
+  owned: { topicId: string; partitions: number[] }[] | null,
+  assigned: TopicPartitionMap,
+): boolean {
+  if (owned === null) return false;
+  for (const tp of owned) {
+    const s = assigned.get(tp.topicId);
+    for (const p of tp.partitions) if (!s?.has(p)) return false;
+  }
+  return true;
+}
+
 export class ConsumerGroupCoordinator {
   readonly config: ConsumerGroupConfig;
   readonly groups = new Map<string, ConsumerGroup>();
@@ -240,7 +253,7 @@ export class ConsumerGroupCoordinator {
     const status = this.host.statusError(p.groupId);
     if (status !== ErrorCode.NONE) {
       if (status === ErrorCode.INVALID_GROUP_ID)
-        return errorResult(ErrorCode.INVALID_REQUEST, 'GroupId can\'t be empty.');
+        return errorResult(ErrorCode.INVALID_REQUEST, "GroupId can't be empty.");
       return errorResult(status, null);
     }
     if (this.reloading.has(p.groupId)) return errorResult(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, null);
@@ -287,26 +300,36 @@ export class ConsumerGroupCoordinator {
 
   /** Kafka's throwIfConsumerGroupHeartbeatRequestIsInvalid. */
   private validate(p: ConsumerGroupHeartbeatParams): void {
-    if (p.apiVersion >= 1 && p.memberId === '') fail(ErrorCode.INVALID_REQUEST, 'MemberId can\'t be empty.');
-    if (p.instanceId !== null && p.instanceId === '') fail(ErrorCode.INVALID_REQUEST, 'InstanceId can\'t be empty.');
-    if (p.rackId !== null && p.rackId === '') fail(ErrorCode.INVALID_REQUEST, 'RackId can\'t be empty.');
+    if (p.apiVersion >= 1 && p.memberId === '') fail(ErrorCode.INVALID_REQUEST, "MemberId can't be empty.");
+    if (p.instanceId !== null && p.instanceId === '')
+      fail(ErrorCode.INVALID_REQUEST, "InstanceId can't be empty.");
+    if (p.rackId !== null && p.rackId === '') fail(ErrorCode.INVALID_REQUEST, "RackId can't be empty.");
     if (p.memberEpoch === 0) {
       if (p.rebalanceTimeoutMs === -1)
         fail(ErrorCode.INVALID_REQUEST, 'RebalanceTimeoutMs must be provided in first request.');
       if (p.topicPartitions === null || p.topicPartitions.length > 0)
         fail(ErrorCode.INVALID_REQUEST, 'TopicPartitions must be empty when (re-)joining.');
       if ((p.subscribedTopicNames === null || p.subscribedTopicNames.length === 0) && !p.subscribedTopicRegex)
-        fail(ErrorCode.INVALID_REQUEST, 'SubscribedTopicNames or SubscribedTopicRegex must be set in first request.');
+        fail(
+          ErrorCode.INVALID_REQUEST,
+          'SubscribedTopicNames or SubscribedTopicRegex must be set in first request.',
+        );
     } else if (p.memberEpoch === LEAVE_GROUP_STATIC_MEMBER_EPOCH) {
-      if (p.instanceId === null) fail(ErrorCode.INVALID_REQUEST, 'InstanceId can\'t be null.');
+      if (p.instanceId === null) fail(ErrorCode.INVALID_REQUEST, "InstanceId can't be null.");
     } else if (p.memberEpoch < LEAVE_GROUP_STATIC_MEMBER_EPOCH) {
       fail(ErrorCode.INVALID_REQUEST, 'MemberEpoch is invalid.');
     }
-    if (p.memberEpoch !== 0 && p.memberId === '') fail(ErrorCode.INVALID_REQUEST, 'MemberId can\'t be empty.');
+    if (p.memberEpoch !== 0 && p.memberId === '') fail(ErrorCode.INVALID_REQUEST, "MemberId can't be empty.");
     if (p.subscribedTopicRegex !== null && p.subscribedTopicRegex !== '')
-      fail(ErrorCode.INVALID_REQUEST, 'SubscribedTopicRegex is not supported by Sluice; subscribe to topic names.');
+      fail(
+        ErrorCode.INVALID_REQUEST,
+        'SubscribedTopicRegex is not supported by Sluice; subscribe to topic names.',
+      );
     if (p.serverAssignor !== null && !this.config.assignors.includes(p.serverAssignor))
-      fail(ErrorCode.UNSUPPORTED_ASSIGNOR, `ServerAssignor ${p.serverAssignor} is not supported. Supported assignors: ${this.config.assignors.join(', ')}.`);
+      fail(
+        ErrorCode.UNSUPPORTED_ASSIGNOR,
+        `ServerAssignor ${p.serverAssignor} is not supported. Supported assignors: ${this.config.assignors.join(', ')}.`,
+      );
   }
 
   private doHeartbeat(
@@ -357,7 +380,10 @@ export class ConsumerGroupCoordinator {
       member ??= group.members.get(memberId);
       if (!member) {
         if (!replacedStatic && group.members.size >= this.config.maxSize)
-          fail(ErrorCode.GROUP_MAX_SIZE_REACHED, `The consumer group has reached its maximum capacity of ${this.config.maxSize} members.`);
+          fail(
+            ErrorCode.GROUP_MAX_SIZE_REACHED,
+            `The consumer group has reached its maximum capacity of ${this.config.maxSize} members.`,
+          );
         member = new ConsumerGroupMember(memberId);
         isNew = true;
       }
@@ -367,10 +393,14 @@ export class ConsumerGroupCoordinator {
         if (staticId === undefined)
           fail(ErrorCode.UNKNOWN_MEMBER_ID, `Instance id ${p.instanceId} is unknown.`);
         if (staticId !== memberId)
-          fail(ErrorCode.FENCED_INSTANCE_ID, `Static member ${memberId} with instance id ${p.instanceId} was fenced by member ${staticId}.`);
+          fail(
+            ErrorCode.FENCED_INSTANCE_ID,
+            `Static member ${memberId} with instance id ${p.instanceId} was fenced by member ${staticId}.`,
+          );
       }
       member = group.members.get(memberId);
-      if (!member) fail(ErrorCode.UNKNOWN_MEMBER_ID, `Member ${memberId} is not a member of group ${p.groupId}.`);
+      if (!member)
+        fail(ErrorCode.UNKNOWN_MEMBER_ID, `Member ${memberId} is not a member of group ${p.groupId}.`);
       this.checkMemberEpoch(member, p.memberEpoch, p.topicPartitions);
     }
     const m = member;
@@ -400,7 +430,8 @@ export class ConsumerGroupCoordinator {
     m.clientHost = p.clientHost;
     const subscriptionChanged =
       (isNew && !replacedStatic) ||
-      !sortedEqual(before.names, m.subscribedTopicNames) || before.assignor !== m.serverAssignor;
+      !sortedEqual(before.names, m.subscribedTopicNames) ||
+      before.assignor !== m.serverAssignor;
 
     let bumpGroupEpoch = isNew && !replacedStatic;
     if (replacedStatic) {
@@ -486,13 +517,7 @@ export class ConsumerGroupCoordinator {
     if (received < m.memberEpoch) {
       // The response that bumped the epoch may have been lost: accept the previous epoch if the
       // member owns a subset of what it is assigned now.
-      const subset =
-        owned !== null &&
-        owned.every((tp) => {
-          const s = m.assigned.get(tp.topicId);
-          return tp.partitions.every((p) => s?.has(p) ?? false);
-        });
-      if (received !== m.previousMemberEpoch || !subset)
+      if (received !== m.previousMemberEpoch || !isSubset(owned, m.assigned))
         fail(
           ErrorCode.FENCED_MEMBER_EPOCH,
           `The consumer group member has a smaller epoch (${received}) than the one known by the group coordinator (${m.memberEpoch}). The member must abandon all its partitions and rejoin.`,
@@ -534,7 +559,11 @@ export class ConsumerGroupCoordinator {
    * Recomputes the metadata of every subscribed topic; returns true (and adds the record) when it
    * changed, which bumps the group epoch.
    */
-  private refreshSubscriptionMetadata(g: ConsumerGroup, topics: TopicView, records: GroupLogRecord[]): boolean {
+  private refreshSubscriptionMetadata(
+    g: ConsumerGroup,
+    topics: TopicView,
+    records: GroupLogRecord[],
+  ): boolean {
     const next = new Map<string, SubscribedTopicMetadata>();
     for (const name of [...g.subscribedTopicNames()].sort()) {
       const t = topics.byName(name);
@@ -587,17 +616,22 @@ export class ConsumerGroupCoordinator {
     try {
       result = assignor.assign(spec);
     } catch (err) {
-      this.host.logger.error(`consumer group ${g.groupId}: assignor ${assignorName} failed: ${(err as Error).message}`);
+      this.host.logger.error(
+        `consumer group ${g.groupId}: assignor ${assignorName} failed: ${(err as Error).message}`,
+      );
       return;
     }
     for (const m of g.members.values()) {
       const next = result.get(m.memberId) ?? new Map<string, Set<number>>();
       const prev = g.targetAssignment.get(m.memberId);
-      if (!prev || !assignmentsEqual(prev, next)) records.push(this.targetRecord(g.groupId, m.memberId, next));
+      if (!prev || !assignmentsEqual(prev, next))
+        records.push(this.targetRecord(g.groupId, m.memberId, next));
       g.targetAssignment.set(m.memberId, next);
     }
     g.assignmentEpoch = g.groupEpoch;
-    records.push(consumerGroupTargetAssignmentMetadataRecord(g.groupId, { assignmentEpoch: g.assignmentEpoch }));
+    records.push(
+      consumerGroupTargetAssignmentMetadataRecord(g.groupId, { assignmentEpoch: g.assignmentEpoch }),
+    );
   }
 
   /** One reconciliation step of a member; writes its current assignment when it changes. */
@@ -635,9 +669,13 @@ export class ConsumerGroupCoordinator {
     let m: ConsumerGroupMember | undefined;
     if (p.instanceId !== null) {
       const staticId = g.staticMembers.get(p.instanceId);
-      if (staticId === undefined) fail(ErrorCode.UNKNOWN_MEMBER_ID, `Instance id ${p.instanceId} is unknown.`);
+      if (staticId === undefined)
+        fail(ErrorCode.UNKNOWN_MEMBER_ID, `Instance id ${p.instanceId} is unknown.`);
       if (staticId !== p.memberId)
-        fail(ErrorCode.FENCED_INSTANCE_ID, `Static member ${p.memberId} with instance id ${p.instanceId} was fenced by member ${staticId}.`);
+        fail(
+          ErrorCode.FENCED_INSTANCE_ID,
+          `Static member ${p.memberId} with instance id ${p.instanceId} was fenced by member ${staticId}.`,
+        );
       m = g.members.get(staticId);
     } else {
       m = g.members.get(p.memberId);
@@ -646,7 +684,9 @@ export class ConsumerGroupCoordinator {
     const records: GroupLogRecord[] = [];
     if (p.memberEpoch === LEAVE_GROUP_STATIC_MEMBER_EPOCH) {
       // A static member leaving temporarily keeps its assignment until its session expires.
-      this.host.logger.info(`consumer group ${g.groupId}: static member ${m.instanceId} (${m.memberId}) left temporarily`);
+      this.host.logger.info(
+        `consumer group ${g.groupId}: static member ${m.instanceId} (${m.memberId}) left temporarily`,
+      );
       this.clearRebalanceTimeout(m);
       g.updateMember(m, { ...m.snapshot(), memberEpoch: LEAVE_GROUP_STATIC_MEMBER_EPOCH });
       records.push(this.currentRecord(g.groupId, m));
@@ -760,7 +800,10 @@ export class ConsumerGroupCoordinator {
     for (const [groupId, recs] of recordsByGroup) {
       let g: ConsumerGroup | null = null;
       const metas = new Map<string, ConsumerGroupMemberMetadataValue>();
-      const currents = new Map<string, NonNullable<Extract<ConsumerGroupRecord, { kind: 'current' }>['value']>>();
+      const currents = new Map<
+        string,
+        NonNullable<Extract<ConsumerGroupRecord, { kind: 'current' }>['value']>
+      >();
       const targets = new Map<string, TopicPartitionMap>();
       const ensure = () => {
         g ??= new ConsumerGroup(groupId, now, new OffsetStore());

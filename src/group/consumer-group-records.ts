@@ -180,14 +180,22 @@ export function consumerGroupCurrentMemberAssignmentRecord(
 }
 
 /** Decodes a record whose key version is 3-8 (the reader is positioned after the version). */
-export function decodeConsumerGroupRecord(keyVersion: number, kr: Reader, v: Buffer | null): ConsumerGroupRecord | null {
+export function decodeConsumerGroupRecord(
+  keyVersion: number,
+  kr: Reader,
+  v: Buffer | null,
+): ConsumerGroupRecord | null {
   const vr = v === null ? null : new Reader(v);
   // Value versions above 0 only add tagged fields (KIP-915): read them as version 0.
   if (vr) vr.int16();
   switch (keyVersion) {
     case CONSUMER_GROUP_METADATA_KEY_VERSION: {
       const k = decodeConsumerGroupMetadataKey(kr, keyVersion);
-      return { kind: 'group', groupId: k.groupId, value: vr && decodeConsumerGroupMetadataValue(vr, VALUE_VERSION) };
+      return {
+        kind: 'group',
+        groupId: k.groupId,
+        value: vr && decodeConsumerGroupMetadataValue(vr, VALUE_VERSION),
+      };
     }
     case CONSUMER_GROUP_PARTITION_METADATA_KEY_VERSION: {
       const k = decodeConsumerGroupPartitionMetadataKey(kr, keyVersion);

@@ -20,9 +20,9 @@
  * does not move: the group as a whole never stops.
  */
 
-import type { GroupLogRecord } from './records.js';
-import type { OffsetStore } from './offsets.js';
 import type { TopicPartitionMap } from './assignors.js';
+import type { OffsetStore } from './offsets.js';
+import type { GroupLogRecord } from './records.js';
 
 export type { TopicPartitionMap };
 
@@ -189,7 +189,10 @@ export class ConsumerGroup {
     return this.partitionEpochs.get(`${topicId}:${partition}`)?.epoch ?? -1;
   }
 
-  private forEachOwned(m: { assigned: TopicPartitionMap; pendingRevocation: TopicPartitionMap }, fn: (k: string) => void): void {
+  private forEachOwned(
+    m: { assigned: TopicPartitionMap; pendingRevocation: TopicPartitionMap },
+    fn: (k: string) => void,
+  ): void {
     for (const [t, s] of m.assigned) for (const p of s) fn(`${t}:${p}`);
     for (const [t, s] of m.pendingRevocation) for (const p of s) fn(`${t}:${p}`);
   }

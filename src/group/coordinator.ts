@@ -479,7 +479,10 @@ export class GroupCoordinator {
   }
 
   /** ConsumerGroupHeartbeat (KIP-848). */
-  consumerGroupHeartbeat(p: ConsumerGroupHeartbeatParams, topics: TopicView): Promise<ConsumerGroupHeartbeatResult> {
+  consumerGroupHeartbeat(
+    p: ConsumerGroupHeartbeatParams,
+    topics: TopicView,
+  ): Promise<ConsumerGroupHeartbeatResult> {
     return this.consumer.heartbeat(p, topics);
   }
 
@@ -631,9 +634,13 @@ export class GroupCoordinator {
       const tombstones = this.consumer.deletionRecords(cg);
       this.consumer.removeGroup(cg);
       this.groups.set(p.groupId, classic);
-      this.log.append(this.partitionFor(p.groupId), tombstones).catch((err: unknown) =>
-        this.logger.warn(`group ${p.groupId}: could not delete consumer group records: ${(err as Error).message}`),
-      );
+      this.log
+        .append(this.partitionFor(p.groupId), tombstones)
+        .catch((err: unknown) =>
+          this.logger.warn(
+            `group ${p.groupId}: could not delete consumer group records: ${(err as Error).message}`,
+          ),
+        );
     }
     let g = this.groups.get(p.groupId);
     if (!g) {
@@ -1489,7 +1496,12 @@ export class GroupCoordinator {
     if (!g || g.is('Dead')) return { errorCode: ErrorCode.GROUP_ID_NOT_FOUND, topics: [] };
     if (!g.is('Empty') && g.protocolType !== CONSUMER_PROTOCOL_TYPE)
       return { errorCode: ErrorCode.NON_EMPTY_GROUP, topics: [] };
-    return this.deleteOffsetsFrom(groupId, g.offsets, topics, (t) => !g.is('Empty') && g.isSubscribedToTopic(t));
+    return this.deleteOffsetsFrom(
+      groupId,
+      g.offsets,
+      topics,
+      (t) => !g.is('Empty') && g.isSubscribedToTopic(t),
+    );
   }
 
   private async deleteOffsetsFrom(
@@ -1577,7 +1589,12 @@ export class GroupCoordinator {
       const state = g.state;
       if (states.size > 0 && !states.has(state.toLowerCase())) continue;
       if (types.size > 0 && !types.has('consumer')) continue;
-      groups.push({ groupId: g.groupId, protocolType: CONSUMER_PROTOCOL_TYPE, groupState: state, groupType: 'consumer' });
+      groups.push({
+        groupId: g.groupId,
+        protocolType: CONSUMER_PROTOCOL_TYPE,
+        groupState: state,
+        groupType: 'consumer',
+      });
     }
     return { errorCode: ErrorCode.NONE, groups };
   }
@@ -1620,7 +1637,8 @@ export class GroupCoordinator {
   private async deleteConsumerGroup(cg: ConsumerGroup): Promise<number> {
     if (cg.members.size > 0) return ErrorCode.NON_EMPTY_GROUP;
     const records: GroupLogRecord[] = [];
-    for (const e of cg.offsets.entries()) records.push(offsetCommitRecord(cg.groupId, e.topic, e.partition, null));
+    for (const e of cg.offsets.entries())
+      records.push(offsetCommitRecord(cg.groupId, e.topic, e.partition, null));
     records.push(...this.consumer.deletionRecords(cg));
     // Dead while the tombstones are written, so no member joins a group that is going away.
     this.consumer.removeGroup(cg);
@@ -1647,7 +1665,8 @@ export class GroupCoordinator {
       for (const e of g.offsets.entries()) {
         if (!empty && subscribed.has(e.topic)) continue;
         const base = empty ? Math.max(g.emptySinceMs, e.value.commitTimestamp) : e.value.commitTimestamp;
-        const isExpired = e.value.expireTimestamp >= 0 ? now >= e.value.expireTimestamp : now - base >= retention;
+        const isExpired =
+          e.value.expireTimestamp >= 0 ? now >= e.value.expireTimestamp : now - base >= retention;
         if (isExpired) expired.push({ topic: e.topic, partition: e.partition });
       }
       const records = expired.map((e) => offsetCommitRecord(g.groupId, e.topic, e.partition, null));
