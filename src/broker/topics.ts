@@ -250,7 +250,12 @@ export class TopicManager {
         deleted += await p.log.applyRetention(this.nowMs());
         if (p.log.config.compact) {
           try {
-            await p.log.clean(this.nowMs());
+            const r = await p.log.clean(this.nowMs());
+            if (r.cleaned && r.recordsRemoved > 0) {
+              this.log.info(
+                `compacted ${t.meta.name}-${p.index}: ${r.recordsRemoved} record(s) removed, ${r.bytesBefore} -> ${r.bytesAfter} bytes`,
+              );
+            }
           } catch (err) {
             this.log.error(`compaction of ${t.meta.name}-${p.index} failed: ${(err as Error).message}`);
           }

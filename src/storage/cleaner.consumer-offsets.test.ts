@@ -16,13 +16,13 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Broker } from '../broker/broker.js';
 import { defaultBrokerConfig } from '../broker/config.js';
+import { partitionForGroup } from '../group/coordinator.js';
+import { CONSUMER_OFFSETS_TOPIC } from '../group/group-log.js';
 import type { Encodable } from '../protocol/codec-support.js';
 import { ApiKey, apiCodecs } from '../protocol/generated/index.js';
 import { encodeRequestHeader } from '../protocol/generated/request-header.js';
 import { Reader, Writer } from '../protocol/primitives.js';
 import { decodeRecordBatches } from '../protocol/records/record-batch.js';
-import { partitionForGroup } from '../group/coordinator.js';
-import { CONSUMER_OFFSETS_TOPIC } from '../group/group-log.js';
 
 type Codecs = typeof apiCodecs;
 type Req<K extends keyof Codecs> = ReturnType<Codecs[K]['decodeRequest']>;
@@ -50,7 +50,12 @@ async function startBroker(): Promise<Broker> {
 }
 
 let correlation = 1;
-async function call<K extends keyof Codecs>(b: Broker, apiKey: K, version: number, body: Encodable<Req<K>>): Promise<Res<K>> {
+async function call<K extends keyof Codecs>(
+  b: Broker,
+  apiKey: K,
+  version: number,
+  body: Encodable<Req<K>>,
+): Promise<Res<K>> {
   const codec = apiCodecs[apiKey];
   const flexible = codec.flexibleMin >= 0 && version >= codec.flexibleMin;
   const w = new Writer(256);
@@ -60,7 +65,11 @@ async function call<K extends keyof Codecs>(b: Broker, apiKey: K, version: numbe
     flexible ? 2 : 1,
   );
   (codec.encodeRequest as (w: Writer, v: unknown, version: number) => void)(w, body, version);
-  const out = await b.dispatcher.handleFrame(w.toBuffer(), { id: 1, remoteAddress: '127.0.0.1', remotePort: 5555 });
+  const out = await b.dispatcher.handleFrame(w.toBuffer(), {
+    id: 1,
+    remoteAddress: '127.0.0.1',
+    remotePort: 5555,
+  });
   assert.ok(out);
   const r = new Reader(Buffer.from(out));
   r.int32();
@@ -73,7 +82,9 @@ async function commit(b: Broker, partitionIndex: number, offset: number): Promis
     groupId: 'g',
     generationIdOrMemberEpoch: -1,
     memberId: '',
-    topics: [{ name: 't', partitions: [{ partitionIndex, committedOffset: offset, committedMetadata: null }] }],
+    topics: [
+      { name: 't', partitions: [{ partitionIndex, committedOffset: offset, committedMetadata: null }] },
+    ],
   });
   assert.equal(c.topics[0]!.partitions[0]!.errorCode, 0);
 }

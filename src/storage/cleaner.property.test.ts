@@ -37,14 +37,23 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('append' as const),
       recs: fc.array(
-        fc.record({ key: fc.integer({ min: 0, max: KEYS.length - 1 }), tombstone: fc.integer({ min: 0, max: 3 }).map((n) => n === 0) }),
+        fc.record({
+          key: fc.integer({ min: 0, max: KEYS.length - 1 }),
+          tombstone: fc.integer({ min: 0, max: 3 }).map((n) => n === 0),
+        }),
         { minLength: 1, maxLength: 3 },
       ),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 1500 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 1500 }) }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('clean' as const), force: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('lag' as const), ms: fc.constantFrom(0, 0, 500, 3000) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('lag' as const), ms: fc.constantFrom(0, 0, 500, 3000) }),
+  },
   { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'crash' as const }) },
 );
@@ -57,7 +66,9 @@ interface ModelRec {
   horizonMs?: number;
 }
 
-async function readAll(log: PartitionLog): Promise<Array<{ offset: number; key: string; value: string | null }>> {
+async function readAll(
+  log: PartitionLog,
+): Promise<Array<{ offset: number; key: string; value: string | null }>> {
   const out: Array<{ offset: number; key: string; value: string | null }> = [];
   let next = log.logStartOffset;
   while (next < log.logEndOffset) {
@@ -65,7 +76,8 @@ async function readAll(log: PartitionLog): Promise<Array<{ offset: number; key: 
     assert.ok(r.nextOffset > next);
     for (const b of await decodeRecordBatches(r.records)) {
       for (const rec of b.records) {
-        if (rec.offset >= next) out.push({ offset: rec.offset, key: rec.key!.toString(), value: rec.value?.toString() ?? null });
+        if (rec.offset >= next)
+          out.push({ offset: rec.offset, key: rec.key!.toString(), value: rec.value?.toString() ?? null });
       }
     }
     next = r.nextOffset;
@@ -123,7 +135,8 @@ test('compaction matches the latest-record-per-key model under appends, cleans, 
                   value: r.tombstone ? null : `v${serial++}`,
                   timestampMs: clock.nowMs(),
                 }));
-                const base = (await log.append(buildBatch(recs, { baseTimestampMs: clock.nowMs() }))).baseOffset;
+                const base = (await log.append(buildBatch(recs, { baseTimestampMs: clock.nowMs() })))
+                  .baseOffset;
                 recs.forEach((r, i) => model.push({ offset: base + i, key: r.key, value: r.value }));
                 leo = base + recs.length;
                 break;
@@ -140,7 +153,8 @@ test('compaction matches the latest-record-per-key model under appends, cleans, 
                 coverage.recordsRemoved += r.recordsRemoved;
                 coverage.tombstonesRemoved += r.tombstonesRemoved;
                 if (r.segmentsAfter < r.segmentsBefore) coverage.merges++;
-                if (r.cleaned) model = applyClean(model, r.cleanableEndOffset, clock.nowMs(), deleteRetentionMs);
+                if (r.cleaned)
+                  model = applyClean(model, r.cleanableEndOffset, clock.nowMs(), deleteRetentionMs);
                 break;
               }
               case 'reopen':
@@ -173,5 +187,8 @@ test('compaction matches the latest-record-per-key model under appends, cleans, 
     { numRuns: 150 },
   );
   // The runs did exercise compaction, tombstone expiry and merging, not just no-op passes.
-  assert.ok(coverage.recordsRemoved > 0 && coverage.tombstonesRemoved > 0 && coverage.merges > 0, JSON.stringify(coverage));
+  assert.ok(
+    coverage.recordsRemoved > 0 && coverage.tombstonesRemoved > 0 && coverage.merges > 0,
+    JSON.stringify(coverage),
+  );
 });

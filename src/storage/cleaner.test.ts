@@ -12,11 +12,27 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { COMPRESSION_MASK, Compression, DELETE_HORIZON_FLAG, readBatchHeader } from '../protocol/records/batch-header.js';
-import { decodeRecordBatches, encodeControlBatch, encodeRecordBatch, ControlRecordType } from '../protocol/records/record-batch.js';
+import {
+  COMPRESSION_MASK,
+  Compression,
+  DELETE_HORIZON_FLAG,
+  readBatchHeader,
+} from '../protocol/records/batch-header.js';
+import {
+  ControlRecordType,
+  decodeRecordBatches,
+  encodeControlBatch,
+  encodeRecordBatch,
+} from '../protocol/records/record-batch.js';
 import { CLEANER_CHECKPOINT } from './cleaner.js';
 import type { FileStat, LogFile, LogFileSystem } from './fs.js';
-import { type LogConfig, ManualClock, MemoryFileSystem, PartitionLog, type PartitionLogDeps } from './index.js';
+import {
+  type LogConfig,
+  ManualClock,
+  MemoryFileSystem,
+  PartitionLog,
+  type PartitionLogDeps,
+} from './index.js';
 import { type TestRecord, buildBatch } from './test-batches.js';
 
 const DIR = '/data/compact-0';
@@ -30,7 +46,10 @@ const COMPACT: Partial<LogConfig> = {
   deleteRetentionMs: 1000,
 };
 
-function deps(fs: LogFileSystem = new MemoryFileSystem(), clock = new ManualClock(T0)): PartitionLogDeps & {
+function deps(
+  fs: LogFileSystem = new MemoryFileSystem(),
+  clock = new ManualClock(T0),
+): PartitionLogDeps & {
   clock: ManualClock;
   warnings: string[];
 } {
@@ -55,7 +74,11 @@ async function readAll(log: PartitionLog, from = log.logStartOffset, maxBytes = 
       if (b.isControl) continue;
       for (const rec of b.records) {
         if (rec.offset < from) continue;
-        out.push({ offset: rec.offset, key: rec.key?.toString() ?? null, value: rec.value?.toString() ?? null });
+        out.push({
+          offset: rec.offset,
+          key: rec.key?.toString() ?? null,
+          value: rec.value?.toString() ?? null,
+        });
       }
     }
     next = r.nextOffset;
@@ -63,7 +86,11 @@ async function readAll(log: PartitionLog, from = log.logStartOffset, maxBytes = 
   return out;
 }
 
-async function appendKeyed(log: PartitionLog, recs: Array<[string | null, string | null]>, ts: number): Promise<number> {
+async function appendKeyed(
+  log: PartitionLog,
+  recs: Array<[string | null, string | null]>,
+  ts: number,
+): Promise<number> {
   const batch = buildBatch(
     recs.map(([key, value]): TestRecord => ({ key, value, timestampMs: ts })),
     { baseTimestampMs: ts },
@@ -79,7 +106,12 @@ function latestPerKey(recs: Rec[]): Rec[] {
 }
 
 /** Appends `rounds` updates of keys k0..k(keys-1), one or two records per batch; returns all records. */
-async function writeUpdates(log: PartitionLog, clock: ManualClock, rounds: number, keys: number): Promise<Rec[]> {
+async function writeUpdates(
+  log: PartitionLog,
+  clock: ManualClock,
+  rounds: number,
+  keys: number,
+): Promise<Rec[]> {
   const all: Rec[] = [];
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < keys; k += 2) {
@@ -184,9 +216,23 @@ describe('compaction', () => {
     const fs = new MemoryFileSystem();
     const d = deps(fs);
     let log = await PartitionLog.open(DIR, COMPACT, d);
-    await appendKeyed(log, [['a', '1'], ['b', '1']], d.clock.nowMs());
+    await appendKeyed(
+      log,
+      [
+        ['a', '1'],
+        ['b', '1'],
+      ],
+      d.clock.nowMs(),
+    );
     await appendKeyed(log, [['a', null]], d.clock.nowMs());
-    await appendKeyed(log, [['c', '1'], ['b', '2']], d.clock.nowMs());
+    await appendKeyed(
+      log,
+      [
+        ['c', '1'],
+        ['b', '2'],
+      ],
+      d.clock.nowMs(),
+    );
     await writeUpdates(log, d.clock, 8, 2); // keys k0, k1: pushes the above into sealed segments
     await appendKeyed(log, [['z', 'tail']], d.clock.nowMs());
     const cleanedAt = d.clock.nowMs();
@@ -211,7 +257,10 @@ describe('compaction', () => {
     assert.ok((await readAll(log)).some((r) => r.key === 'a'));
     await log.close();
     log = await PartitionLog.open(DIR, COMPACT, d);
-    assert.ok((await readAll(log)).some((r) => r.key === 'a'), 'still there after reopen');
+    assert.ok(
+      (await readAll(log)).some((r) => r.key === 'a'),
+      'still there after reopen',
+    );
     // At the horizon the delete-horizon trigger alone runs a pass, and the tombstone goes.
     d.clock.advance(100);
     const r = await log.clean();
@@ -280,13 +329,19 @@ describe('compaction', () => {
         }));
         const batch = await encodeRecordBatch({ records: recs, compression: codec });
         const base = (await log.append(batch)).baseOffset;
-        recs.forEach((r, i) => written.push({ offset: base + i, key: r.key.toString(), value: r.value.toString() }));
+        recs.forEach((r, i) =>
+          written.push({ offset: base + i, key: r.key.toString(), value: r.value.toString() }),
+        );
       }
     }
-    await log.append(await encodeRecordBatch({ records: [{ key: Buffer.from('x'), value: Buffer.from('x') }] }));
+    await log.append(
+      await encodeRecordBatch({ records: [{ key: Buffer.from('x'), value: Buffer.from('x') }] }),
+    );
     // Force everything into sealed segments by rolling via a big batch.
     log.updateConfig({ segmentBytes: 200 });
-    await log.append(await encodeRecordBatch({ records: [{ key: Buffer.from('y'), value: Buffer.from('y') }] }));
+    await log.append(
+      await encodeRecordBatch({ records: [{ key: Buffer.from('y'), value: Buffer.from('y') }] }),
+    );
     const { head } = split(log, written);
     assert.equal(head.length, written.length);
     await log.clean(d.clock.nowMs(), { force: true });
@@ -308,10 +363,26 @@ describe('compaction', () => {
     const p1 = buildBatch([{ key: 'k', value: 'p1' }], { producerId: 7, producerEpoch: 0, baseSequence: 0 });
     await log.append(p1); // offset 0
     await log.append(
-      encodeControlBatch({ type: ControlRecordType.Commit, coordinatorEpoch: 1, producerId: 9, producerEpoch: 0, timestamp: T0 }),
+      encodeControlBatch({
+        type: ControlRecordType.Commit,
+        coordinatorEpoch: 1,
+        producerId: 9,
+        producerEpoch: 0,
+        timestamp: T0,
+      }),
     ); // offset 1
-    await log.append(buildBatch([{ key: null, value: 'no key' }, { key: 'm', value: '1' }])); // 2, 3
-    await log.append(buildBatch([{ key: 'k', value: 'later' }, { key: 'm', value: '2' }])); // 4, 5
+    await log.append(
+      buildBatch([
+        { key: null, value: 'no key' },
+        { key: 'm', value: '1' },
+      ]),
+    ); // 2, 3
+    await log.append(
+      buildBatch([
+        { key: 'k', value: 'later' },
+        { key: 'm', value: '2' },
+      ]),
+    ); // 4, 5
     await writeUpdates(log, d.clock, 6, 2);
     const r = await log.clean(d.clock.nowMs(), { force: true });
     assert.equal(r.invalidRecordsRemoved, 1);
@@ -463,7 +534,8 @@ describe('crash during a clean', () => {
       const view = await readAll(reopened);
       // Every record still there is one that was written, at its offset, in order.
       const written = new Map(all.map((r) => [r.offset, r]));
-      for (const r of view) assert.deepEqual(written.get(r.offset), r, `crash point ${k}: offset ${r.offset}`);
+      for (const r of view)
+        assert.deepEqual(written.get(r.offset), r, `crash point ${k}: offset ${r.offset}`);
       for (let i = 1; i < view.length; i++) assert.ok(view[i]!.offset > view[i - 1]!.offset);
       // Every key's latest record survived.
       for (const latest of latestPerKey(all)) {

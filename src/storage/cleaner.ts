@@ -48,7 +48,7 @@ import {
   type BatchHeader,
   COMPRESSION_MASK,
   CONTROL_FLAG,
-  Compression,
+  type Compression,
   DELETE_HORIZON_FLAG,
   MAGIC_V2,
   OFF_ATTRIBUTES,
@@ -56,7 +56,12 @@ import {
   batchHeaderInternals,
   computeBatchCrc,
 } from '../protocol/records/batch-header.js';
-import { type KafkaRecord, TimestampType, decodeRecordBatch, encodeRecordBatch } from '../protocol/records/record-batch.js';
+import {
+  type KafkaRecord,
+  TimestampType,
+  decodeRecordBatch,
+  encodeRecordBatch,
+} from '../protocol/records/record-batch.js';
 import { LogClosedError } from './errors.js';
 import type { LogFileSystem } from './fs.js';
 import {
@@ -98,7 +103,13 @@ export interface CleanResult {
   /** True when a pass ran (segments may still be unchanged if nothing was removable). */
   cleaned: boolean;
   /** Why no pass ran, or why it stopped early. */
-  reason?: 'not-compacted' | 'in-progress' | 'nothing-cleanable' | 'below-dirty-ratio' | 'log-changed' | 'closed';
+  reason?:
+    | 'not-compacted'
+    | 'in-progress'
+    | 'nothing-cleanable'
+    | 'below-dirty-ratio'
+    | 'log-changed'
+    | 'closed';
   firstDirtyOffset: number;
   cleanableEndOffset: number;
   dirtyRatio: number;
@@ -136,17 +147,25 @@ export interface CleanerHost {
   swap(old: readonly LogSegment[], cleaned: LogSegment, cleanedPath: string): Promise<boolean>;
 }
 
-export async function readCleanerCheckpoint(fs: LogFileSystem, dir: string): Promise<CleanerCheckpoint | null> {
+export async function readCleanerCheckpoint(
+  fs: LogFileSystem,
+  dir: string,
+): Promise<CleanerCheckpoint | null> {
   const bytes = await readWholeFile(fs, path.join(dir, CLEANER_CHECKPOINT));
   if (!bytes) return null;
   const lines = bytes.toString('utf8').split('\n');
   const first = lines[1] ?? '';
   const horizon = lines[2] ?? '';
-  if (lines[0] !== CHECKPOINT_VERSION || !/^\d{1,16}$/.test(first) || !/^-?\d{1,16}$/.test(horizon)) return null;
+  if (lines[0] !== CHECKPOINT_VERSION || !/^\d{1,16}$/.test(first) || !/^-?\d{1,16}$/.test(horizon))
+    return null;
   return { firstDirtyOffset: Number(first), minDeleteHorizonMs: Number(horizon) };
 }
 
-export async function writeCleanerCheckpoint(fs: LogFileSystem, dir: string, cp: CleanerCheckpoint): Promise<void> {
+export async function writeCleanerCheckpoint(
+  fs: LogFileSystem,
+  dir: string,
+  cp: CleanerCheckpoint,
+): Promise<void> {
   const text = `${CHECKPOINT_VERSION}\n${cp.firstDirtyOffset}\n${cp.minDeleteHorizonMs}\n`;
   await writeFileAtomic(fs, path.join(dir, CLEANER_CHECKPOINT), Buffer.from(text, 'utf8'));
   await fs.fsyncDir(dir);
@@ -277,7 +296,12 @@ export class LogCleaner {
 
     const map = await this.buildOffsetMap(toClean, firstDirty, cleanableEnd);
     const lastOfProducer = await this.lastBatchPerProducer(toClean);
-    const stats: Stats = { recordsRemoved: 0, tombstonesRemoved: 0, invalidRecordsRemoved: 0, minDeleteHorizonMs: -1 };
+    const stats: Stats = {
+      recordsRemoved: 0,
+      tombstonesRemoved: 0,
+      invalidRecordsRemoved: 0,
+      minDeleteHorizonMs: -1,
+    };
     for (const group of groupSegments(toClean, cfg.segmentBytes)) {
       if (host.isClosed()) return { ...this.finish(result, stats), reason: 'closed' };
       const ok = await this.cleanGroup(group, map, lastOfProducer, nowMs, stats);
@@ -288,7 +312,10 @@ export class LogCleaner {
       // Part of the clean head lies beyond this pass (min.compaction.lag.ms grew): keep its horizon.
       minDeleteHorizonMs = minHorizon(minDeleteHorizonMs, this.checkpoint.minDeleteHorizonMs);
     }
-    const cp: CleanerCheckpoint = { firstDirtyOffset: Math.max(cleanableEnd, firstDirty), minDeleteHorizonMs };
+    const cp: CleanerCheckpoint = {
+      firstDirtyOffset: Math.max(cleanableEnd, firstDirty),
+      minDeleteHorizonMs,
+    };
     if (!host.isClosed()) {
       await writeCleanerCheckpoint(host.fs, host.dir, cp);
       this.checkpoint = cp;
@@ -323,7 +350,11 @@ export class LogCleaner {
   }
 
   /** key (latin1 of its bytes) -> latest offset, over records in [from, to). */
-  private buildOffsetMap(segs: readonly LogSegment[], from: number, to: number): Promise<Map<string, number>> {
+  private buildOffsetMap(
+    segs: readonly LogSegment[],
+    from: number,
+    to: number,
+  ): Promise<Map<string, number>> {
     return this.host.holdRead(async () => {
       const map = new Map<string, number>();
       for (const seg of segs) {
@@ -333,7 +364,8 @@ export class LogCleaner {
           if (header.baseOffset + header.lastOffsetDelta < from) continue;
           const batch = await decodeRecordBatch(bytes);
           for (const r of batch.records) {
-            if (r.key !== null && r.offset >= from && r.offset < to) map.set(r.key.toString('latin1'), r.offset);
+            if (r.key !== null && r.offset >= from && r.offset < to)
+              map.set(r.key.toString('latin1'), r.offset);
           }
         }
       }
@@ -375,7 +407,12 @@ export class LogCleaner {
       await unlinkIfExists(host.fs, cleanedPath);
     };
     let changed = group.length > 1;
-    const groupStats: Stats = { recordsRemoved: 0, tombstonesRemoved: 0, invalidRecordsRemoved: 0, minDeleteHorizonMs: -1 };
+    const groupStats: Stats = {
+      recordsRemoved: 0,
+      tombstonesRemoved: 0,
+      invalidRecordsRemoved: 0,
+      minDeleteHorizonMs: -1,
+    };
     try {
       changed = await host.holdRead(async () => {
         let anyChange = changed;
@@ -383,16 +420,32 @@ export class LogCleaner {
           for await (const { header, bytes } of wholeBatches(seg)) {
             if (host.isClosed()) throw new CleanerAborted();
             const isLast = header.baseOffset + header.lastOffsetDelta === groupEnd - 1;
-            const isProducerLast = header.producerId >= 0 && lastOfProducer.get(header.producerId) === header.baseOffset;
-            const out = await filterBatch(header, bytes, map, nowMs, cfg.deleteRetentionMs, isLast || isProducerLast, groupStats);
+            const isProducerLast =
+              header.producerId >= 0 && lastOfProducer.get(header.producerId) === header.baseOffset;
+            const out = await filterBatch(
+              header,
+              bytes,
+              map,
+              nowMs,
+              cfg.deleteRetentionMs,
+              isLast || isProducerLast,
+              groupStats,
+            );
             if (out !== bytes) anyChange = true;
             if (out === null) continue;
             const pos = cleaned.sizeBytes;
             await cleaned.file.append(out);
             const h = out === bytes ? header : readHeader(out);
-            cleaned.trackBatch(pos, out.length, h.baseOffset + h.lastOffsetDelta, h.maxTimestamp, cfg.indexIntervalBytes);
+            cleaned.trackBatch(
+              pos,
+              out.length,
+              h.baseOffset + h.lastOffsetDelta,
+              h.maxTimestamp,
+              cfg.indexIntervalBytes,
+            );
             const horizon = deleteHorizonOf(h);
-            if (horizon !== null) groupStats.minDeleteHorizonMs = minHorizon(groupStats.minDeleteHorizonMs, horizon);
+            if (horizon !== null)
+              groupStats.minDeleteHorizonMs = minHorizon(groupStats.minDeleteHorizonMs, horizon);
           }
         }
         return anyChange;
@@ -412,7 +465,9 @@ export class LogCleaner {
     }
     if (cleaned.nextOffset !== groupEnd && !(cleaned.isEmpty && first.isEmpty)) {
       await discard();
-      throw new Error(`cleaner: cleaned segment ${first.baseOffset} ends at ${cleaned.nextOffset}, expected ${groupEnd}`);
+      throw new Error(
+        `cleaner: cleaned segment ${first.baseOffset} ends at ${cleaned.nextOffset}, expected ${groupEnd}`,
+      );
     }
     await cleaned.file.datasync();
     const swapped = await host.swap(group, cleaned, cleanedPath);
@@ -523,7 +578,9 @@ async function filterBatch(
     })),
     baseOffset: header.baseOffset,
     baseTimestamp: newHorizon ?? header.baseTimestamp,
-    ...(logAppendTime ? { maxTimestamp: header.maxTimestamp, timestampType: TimestampType.LogAppendTime } : {}),
+    ...(logAppendTime
+      ? { maxTimestamp: header.maxTimestamp, timestampType: TimestampType.LogAppendTime }
+      : {}),
     lastOffsetDelta: header.lastOffsetDelta,
     compression: (header.attributes & COMPRESSION_MASK) as Compression,
     producerId: header.producerId,

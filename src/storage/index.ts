@@ -17,6 +17,7 @@ export {
   type RecoveryResult,
 } from './partition-log.js';
 export { type Clock, systemClock, ManualClock } from './clock.js';
+export { type CleanOptions, type CleanResult, CLEANER_CHECKPOINT } from './cleaner.js';
 export { type LogFile, type LogFileSystem, type FileStat, NodeFileSystem } from './fs.js';
 export { MemoryFileSystem } from './memory-fs.js';
 export {

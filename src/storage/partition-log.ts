@@ -171,7 +171,8 @@ function validateConfig(cfg: LogConfig): LogConfig {
     if (!isInt(cfg[k]) || cfg[k] < 0) throw new InvalidConfigError(`${k} ${cfg[k]} must be >= 0`);
   }
   const ratio = cfg.minCleanableDirtyRatio;
-  if (!(ratio >= 0 && ratio <= 1)) throw new InvalidConfigError(`minCleanableDirtyRatio ${ratio} must be in [0, 1]`);
+  if (!(ratio >= 0 && ratio <= 1))
+    throw new InvalidConfigError(`minCleanableDirtyRatio ${ratio} must be in [0, 1]`);
   return cfg;
 }
 
@@ -978,7 +979,11 @@ export class PartitionLog {
    * Puts a cleaned segment in place of `old` (consecutive sealed segments). The rename to `.swap`
    * is the commit point; reads in flight finish on the old files before they are deleted.
    */
-  private swapCleaned(old: readonly LogSegment[], cleaned: LogSegment, cleanedPath: string): Promise<boolean> {
+  private swapCleaned(
+    old: readonly LogSegment[],
+    cleaned: LogSegment,
+    cleanedPath: string,
+  ): Promise<boolean> {
     return this.exclusive(async () => {
       if (this.closed || old.length === 0) return false;
       const segs = this.segments;

@@ -152,7 +152,12 @@ export class LogSegment {
    * A segment whose log file currently sits at another name (the cleaner's `.cleaned` file); it
    * is renamed to `logPath` when swapped in, and the open handle keeps working across the rename.
    */
-  static async openAt(fs: LogFileSystem, dir: string, baseOffset: number, filePath: string): Promise<LogSegment> {
+  static async openAt(
+    fs: LogFileSystem,
+    dir: string,
+    baseOffset: number,
+    filePath: string,
+  ): Promise<LogSegment> {
     return new LogSegment(dir, baseOffset, await fs.open(filePath));
   }
 
