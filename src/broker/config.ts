@@ -50,21 +50,35 @@ export interface BrokerConfig {
 /** Topic-level configs Sluice understands, with Kafka's names and defaults. */
 export const TOPIC_CONFIG_DEFAULTS = {
   'cleanup.policy': 'delete',
+  'compression.gzip.level': '-1',
+  'compression.lz4.level': '9',
   'compression.type': 'producer',
+  'compression.zstd.level': '3',
   'delete.retention.ms': '86400000',
+  'errors.deadletterqueue.group.enable': 'false',
   'file.delete.delay.ms': '60000',
   'flush.messages': '9223372036854775807',
   'flush.ms': '9223372036854775807',
+  'follower.replication.throttled.replicas': '',
   'index.interval.bytes': '4096',
+  'leader.replication.throttled.replicas': '',
+  'local.retention.bytes': '-2',
+  'local.retention.ms': '-2',
   'max.compaction.lag.ms': '9223372036854775807',
+  'max.decompressed.message.bytes': '2147483639',
   'max.message.bytes': '1048588',
-  'message.timestamp.after.max.ms': '9223372036854775807',
+  'message.timestamp.after.max.ms': '3600000',
   'message.timestamp.before.max.ms': '9223372036854775807',
   'message.timestamp.type': 'CreateTime',
   'min.cleanable.dirty.ratio': '0.5',
   'min.compaction.lag.ms': '0',
   'min.insync.replicas': '1',
   preallocate: 'false',
+  'remote.copy.lag.bytes': '-1',
+  'remote.copy.lag.ms': '0',
+  'remote.log.copy.disable': 'false',
+  'remote.log.delete.on.disable': 'false',
+  'remote.storage.enable': 'false',
   'retention.bytes': '-1',
   'retention.ms': '604800000',
   'segment.bytes': '1073741824',
@@ -125,23 +139,62 @@ export function validateTopicConfig(name: string, value: string): string | null 
       return value === 'CreateTime' || value === 'LogAppendTime'
         ? null
         : `Invalid value ${value} for configuration message.timestamp.type`;
+    case 'remote.storage.enable':
+      if (value === 'true') return 'Tiered storage (remote.storage.enable=true) is not supported by Sluice';
+      return value === 'false'
+        ? null
+        : `Invalid value ${value} for configuration ${name}: expected true or false`;
+    case 'follower.replication.throttled.replicas':
+    case 'leader.replication.throttled.replicas':
+      return /^(|\*|\d+:\d+(,\d+:\d+)*)$/.test(value.replace(/\s/g, ''))
+        ? null
+        : `Invalid value ${value} for configuration ${name}`;
+    case 'compression.gzip.level': {
+      const n = Number(value);
+      return isInt(value) && (n === -1 || (n >= 1 && n <= 9))
+        ? null
+        : `Invalid value ${value} for configuration ${name}: must be -1 or in [1,...,9]`;
+    }
+    case 'compression.lz4.level': {
+      const n = Number(value);
+      return isInt(value) && n >= 1 && n <= 17
+        ? null
+        : `Invalid value ${value} for configuration ${name}: must be in [1,...,17]`;
+    }
+    case 'compression.zstd.level': {
+      const n = Number(value);
+      return isInt(value) && n >= -131072 && n <= 22
+        ? null
+        : `Invalid value ${value} for configuration ${name}: must be in [-131072,...,22]`;
+    }
+    case 'errors.deadletterqueue.group.enable':
+    case 'remote.log.copy.disable':
+    case 'remote.log.delete.on.disable':
     case 'preallocate':
     case 'unclean.leader.election.enable':
-      return value === 'true' || value === 'false' ? null : `Invalid value ${value} for configuration ${name}: expected true or false`;
+      return value === 'true' || value === 'false'
+        ? null
+        : `Invalid value ${value} for configuration ${name}: expected true or false`;
     case 'min.cleanable.dirty.ratio': {
       const n = Number(value);
-      return Number.isFinite(n) && n >= 0 && n <= 1 ? null : `Invalid value ${value} for configuration ${name}`;
+      return Number.isFinite(n) && n >= 0 && n <= 1
+        ? null
+        : `Invalid value ${value} for configuration ${name}`;
     }
     case 'segment.bytes':
-      if (!isInt(value) || Number(value) < 14) return `Invalid value ${value} for configuration segment.bytes: Value must be at least 14`;
+      if (!isInt(value) || Number(value) < 14)
+        return `Invalid value ${value} for configuration segment.bytes: Value must be at least 14`;
       return null;
     case 'min.insync.replicas':
     case 'max.message.bytes':
     case 'index.interval.bytes':
-      if (!isInt(value) || Number(value) < (name === 'min.insync.replicas' ? 1 : 0)) return `Invalid value ${value} for configuration ${name}`;
+      if (!isInt(value) || Number(value) < (name === 'min.insync.replicas' ? 1 : 0))
+        return `Invalid value ${value} for configuration ${name}`;
       return null;
     default:
-      return isInt(value) ? null : `Invalid value ${value} for configuration ${name}: Not a number of type LONG`;
+      return isInt(value)
+        ? null
+        : `Invalid value ${value} for configuration ${name}: Not a number of type LONG`;
   }
 }
 
@@ -295,7 +348,8 @@ export function applySettings(cfg: BrokerConfig, settings: Map<string, string>):
         break;
       case 'offsets.topic.num.partitions':
         cfg.offsetsTopicNumPartitions = intSetting(key, v);
-        if (cfg.offsetsTopicNumPartitions < 1) throw new ConfigError(`offsets.topic.num.partitions must be at least 1, got "${v}"`);
+        if (cfg.offsetsTopicNumPartitions < 1)
+          throw new ConfigError(`offsets.topic.num.partitions must be at least 1, got "${v}"`);
         break;
       case 'offsets.retention.ms':
         cfg.offsetsRetentionMs = intSetting(key, v);
@@ -317,7 +371,10 @@ export function applySettings(cfg: BrokerConfig, settings: Map<string, string>):
         const topicKey = (Object.entries(TOPIC_CONFIG_BROKER_SYNONYMS) as [TopicConfigName, string][]).find(
           ([, b]) => b === key,
         )?.[0];
-        if (!topicKey) throw new ConfigError(`unknown broker config "${key}" (see docs/operations.md for the supported names)`);
+        if (!topicKey)
+          throw new ConfigError(
+            `unknown broker config "${key}" (see docs/operations.md for the supported names)`,
+          );
         const err = validateTopicConfig(topicKey, v);
         if (err) throw new ConfigError(err);
         cfg.topicDefaults[topicKey] = v;

@@ -6,10 +6,10 @@
  * default, when the request includes them. v3+ carries the config type (KIP-569).
  */
 
-import { ErrorCode } from '../../protocol/errors.js';
-import { ApiKey } from '../../protocol/generated/index.js';
-import type { DescribeConfigsResourceResult } from '../../protocol/generated/describe-configs-response.js';
 import type { Encodable } from '../../protocol/codec-support.js';
+import { ErrorCode } from '../../protocol/errors.js';
+import type { DescribeConfigsResourceResult } from '../../protocol/generated/describe-configs-response.js';
+import { ApiKey } from '../../protocol/generated/index.js';
 import type { Broker } from '../broker.js';
 import { TOPIC_CONFIG_BROKER_SYNONYMS, TOPIC_CONFIG_DEFAULTS, type TopicConfigName } from '../config.js';
 import { defineHandler } from '../dispatcher.js';
@@ -36,11 +36,34 @@ enum ConfigType {
 }
 
 function configType(name: string): ConfigType {
-  if (name === 'cleanup.policy') return ConfigType.LIST;
-  if (name === 'preallocate' || name === 'unclean.leader.election.enable') return ConfigType.BOOLEAN;
+  if (name === 'cleanup.policy' || name.endsWith('.throttled.replicas')) return ConfigType.LIST;
+  if (
+    [
+      'preallocate',
+      'unclean.leader.election.enable',
+      'errors.deadletterqueue.group.enable',
+      'remote.storage.enable',
+      'remote.log.copy.disable',
+      'remote.log.delete.on.disable',
+    ].includes(name)
+  )
+    return ConfigType.BOOLEAN;
   if (name === 'min.cleanable.dirty.ratio') return ConfigType.DOUBLE;
   if (name === 'compression.type' || name === 'message.timestamp.type') return ConfigType.STRING;
-  if (['max.message.bytes', 'min.insync.replicas', 'segment.bytes', 'index.interval.bytes', 'segment.index.bytes'].includes(name)) return ConfigType.INT;
+  if (
+    [
+      'max.message.bytes',
+      'min.insync.replicas',
+      'segment.bytes',
+      'index.interval.bytes',
+      'segment.index.bytes',
+      'compression.gzip.level',
+      'compression.lz4.level',
+      'compression.zstd.level',
+      'max.decompressed.message.bytes',
+    ].includes(name)
+  )
+    return ConfigType.INT;
   return ConfigType.LONG;
 }
 
@@ -69,16 +92,24 @@ export function describeTopicConfigs(
     const defaultValue = TOPIC_CONFIG_DEFAULTS[name];
     const brokerSet = brokerValue !== defaultValue;
     const synonyms: DescribedConfig['synonyms'] = [];
-    if (topicValue !== undefined) synonyms.push({ name, value: topicValue, source: ConfigSource.DYNAMIC_TOPIC_CONFIG });
+    if (topicValue !== undefined)
+      synonyms.push({ name, value: topicValue, source: ConfigSource.DYNAMIC_TOPIC_CONFIG });
     const brokerName = TOPIC_CONFIG_BROKER_SYNONYMS[name];
-    if (brokerName && brokerSet) synonyms.push({ name: brokerName, value: brokerValue, source: ConfigSource.STATIC_BROKER_CONFIG });
-    if (brokerName) synonyms.push({ name: brokerName, value: defaultValue, source: ConfigSource.DEFAULT_CONFIG });
+    if (brokerName && brokerSet)
+      synonyms.push({ name: brokerName, value: brokerValue, source: ConfigSource.STATIC_BROKER_CONFIG });
+    if (brokerName)
+      synonyms.push({ name: brokerName, value: defaultValue, source: ConfigSource.DEFAULT_CONFIG });
     out.push({
       name,
       value: topicValue ?? brokerValue,
       readOnly: false,
       isDefault: topicValue === undefined,
-      configSource: topicValue !== undefined ? ConfigSource.DYNAMIC_TOPIC_CONFIG : brokerSet ? ConfigSource.STATIC_BROKER_CONFIG : ConfigSource.DEFAULT_CONFIG,
+      configSource:
+        topicValue !== undefined
+          ? ConfigSource.DYNAMIC_TOPIC_CONFIG
+          : brokerSet
+            ? ConfigSource.STATIC_BROKER_CONFIG
+            : ConfigSource.DEFAULT_CONFIG,
       synonyms: includeSynonyms ? synonyms : [],
       configType: configType(name),
     });
@@ -92,7 +123,11 @@ function describeBrokerConfigs(broker: Broker, keys: string[] | null): Described
     ['node.id', String(c.nodeId), ConfigType.INT],
     ['broker.id', String(c.nodeId), ConfigType.INT],
     ['listeners', `PLAINTEXT://${c.host}:${broker.address.port || c.port}`, ConfigType.LIST],
-    ['advertised.listeners', `PLAINTEXT://${broker.advertised.host}:${broker.advertised.port}`, ConfigType.LIST],
+    [
+      'advertised.listeners',
+      `PLAINTEXT://${broker.advertised.host}:${broker.advertised.port}`,
+      ConfigType.LIST,
+    ],
     ['log.dirs', c.dataDir, ConfigType.STRING],
     ['num.partitions', String(c.numPartitions), ConfigType.INT],
     ['default.replication.factor', String(c.defaultReplicationFactor), ConfigType.INT],
@@ -133,15 +168,37 @@ export const describeConfigsHandler = defineHandler<Broker, ApiKey.DescribeConfi
       let configs: DescribedConfig[];
       if (res.resourceType === RESOURCE_TOPIC) {
         const topic = broker.topics.get(res.resourceName);
-        if (!topic) return { ...base, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `Topic ${res.resourceName} does not exist`, configs: [] };
-        configs = describeTopicConfigs(broker, topic.meta, res.configurationKeys, req.includeSynonyms, req.includeDocumentation);
+        if (!topic)
+          return {
+            ...base,
+            errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+            errorMessage: `Topic ${res.resourceName} does not exist`,
+            configs: [],
+          };
+        configs = describeTopicConfigs(
+          broker,
+          topic.meta,
+          res.configurationKeys,
+          req.includeSynonyms,
+          req.includeDocumentation,
+        );
       } else if (res.resourceType === RESOURCE_BROKER) {
         if (res.resourceName !== '' && res.resourceName !== String(broker.nodeId)) {
-          return { ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unexpected broker id ${res.resourceName}`, configs: [] };
+          return {
+            ...base,
+            errorCode: ErrorCode.INVALID_REQUEST,
+            errorMessage: `Unexpected broker id ${res.resourceName}`,
+            configs: [],
+          };
         }
         configs = describeBrokerConfigs(broker, res.configurationKeys);
       } else {
-        return { ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unsupported resource type ${res.resourceType}`, configs: [] };
+        return {
+          ...base,
+          errorCode: ErrorCode.INVALID_REQUEST,
+          errorMessage: `Unsupported resource type ${res.resourceType}`,
+          configs: [],
+        };
       }
       const entries: Encodable<DescribeConfigsResourceResult>[] = configs.map((c) => ({
         name: c.name,
