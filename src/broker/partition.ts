@@ -148,6 +148,21 @@ export class Partition {
 
     const now = this.nowMs();
     const logAppendTime = this.config['message.timestamp.type'] === 'LogAppendTime';
+    if (!logAppendTime) {
+      // KIP-937: CreateTime timestamps too far in the future or past are refused. Checked per
+      // batch (its max and base timestamps) so records are never decoded on the produce path.
+      const afterMaxMs = Number(this.config['message.timestamp.after.max.ms']);
+      const beforeMaxMs = Number(this.config['message.timestamp.before.max.ms']);
+      for (const b of batches) {
+        const h = readBatchHeader(records, b.at);
+        if (h.maxTimestamp - now > afterMaxMs || (h.baseTimestamp >= 0 && now - h.baseTimestamp > beforeMaxMs)) {
+          throw new KafkaError(
+            ErrorCode.INVALID_TIMESTAMP,
+            `Timestamp ${h.maxTimestamp > now ? h.maxTimestamp : h.baseTimestamp} of a record is out of range: more than message.timestamp.after.max.ms (${afterMaxMs}) ahead of or message.timestamp.before.max.ms (${beforeMaxMs}) behind the broker's time ${now}`,
+          );
+        }
+      }
+    }
     if (logAppendTime) {
       // Stamp the broker's time: set the timestamp type bit and maxTimestamp, then re-CRC.
       for (const b of batches) {
