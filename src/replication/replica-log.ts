@@ -92,6 +92,8 @@ export class MemoryReplicaLog implements ReplicaLog {
   private flushed: number;
   appendsCount = 0;
   truncationsCount = 0;
+  /** Test hook: called with the batches a truncation removes. */
+  onTruncate: ((removed: readonly StoredBatch[]) => void) | undefined;
 
   constructor(logStartOffset = 0) {
     this.startOffset = logStartOffset;
@@ -137,6 +139,7 @@ export class MemoryReplicaLog implements ReplicaLog {
 
   truncateTo(offset: number): void {
     if (offset >= this.endOffset) return;
+    const before = this.stored;
     if (offset <= this.startOffset) {
       this.stored = [];
       this.startOffset = offset;
@@ -149,8 +152,10 @@ export class MemoryReplicaLog implements ReplicaLog {
       const last = this.stored[keep - 1];
       this.endOffset = last === undefined ? this.startOffset : last.lastOffset + 1;
     }
-    this.flushed = Math.min(this.flushed, this.endOffset);
+    // As PartitionLog: the cut is synced before truncateTo returns, and with it what remains.
+    this.flushed = this.endOffset;
     this.truncationsCount++;
+    this.onTruncate?.(before.slice(this.stored.length));
   }
 
   read(offset: number, maxBytes: number, maxOffset = Number.POSITIVE_INFINITY): Buffer {
