@@ -14,7 +14,8 @@
  * - acked-not-committed: an acks=all acknowledgement is only given for records below the HW;
  * - consumed-record-changed: what a consumer read (up to the HW) is committed, so it can never
  *   disappear or change (the prefix checks above then keep it);
- * - committed-record-truncated: no replica truncation removes a committed record;
+ * - committed-record-truncated: a replica acting in epoch e never truncates a record committed in
+ *   an epoch <= e;
  * - replica-invariant: PartitionReplica.assertInvariants().
  */
 
@@ -78,16 +79,21 @@ export class ReplicationChecker {
   private readonly tracks = new Map<number, Track>();
   checksCount = 0;
 
-  /** A replica truncated away `removed` (hooked into MemoryReplicaLog by the simulator). */
-  onTruncate(nodeId: number, removed: readonly StoredBatch[]): void {
+  /**
+   * A replica acting in `leaderEpoch` truncated away `removed` (hooked into MemoryReplicaLog by the
+   * simulator). It may drop records committed only in a later epoch — a follower still answering
+   * to a superseded leader does, and refetches them once it learns the new epoch — but never one
+   * committed in its own epoch or before.
+   */
+  onTruncate(nodeId: number, removed: readonly StoredBatch[], leaderEpoch: number): void {
     for (const b of removed) {
       const values = batchValues(b);
       for (let i = 0; i < values.length; i++) {
         const o = b.baseOffset + i;
-        if (o < this.committed.length && this.committed[o] === values[i]) {
+        if (o < this.committed.length && this.committed[o] === values[i] && this.committedEpoch[o]! <= leaderEpoch) {
           throw new Violation(
             'committed-record-truncated',
-            `broker ${nodeId} truncated committed offset ${o} (${values[i]})${this.ackedOffsets.has(o) ? ', an acknowledged acks=all record' : ''}`,
+            `broker ${nodeId} in epoch ${leaderEpoch} truncated offset ${o} (${values[i]}) committed in epoch ${this.committedEpoch[o]}${this.ackedOffsets.has(o) ? ', an acknowledged acks=all record' : ''}`,
           );
         }
       }

@@ -268,7 +268,7 @@ export class ReplicationSim {
   }
 
   private hookLog(b: SimBroker): void {
-    b.log.onTruncate = (removed) => this.checker.onTruncate(b.id, removed);
+    b.log.onTruncate = (removed) => this.checker.onTruncate(b.id, removed, b.replica?.leaderEpoch ?? -1);
   }
 
   private broker(id: number): SimBroker | undefined {
