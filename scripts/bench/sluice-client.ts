@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: a first throughput/latency figure for Sluice, through Sluice's own client.
+ * `node --import tsx scripts/bench/sluice-client.ts`: throughput/latency of Sluice through
+ * Sluice's own client (the first benchmark; the comparison suite is scripts/bench/run.ts).
  *
  * Starts a broker process on a free loopback port with a fresh data dir, creates a topic,
  * produces N records of S bytes (default 1,000,000 × 1 KiB) with the chosen acks, then consumes
@@ -17,9 +18,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Admin } from '../src/client/admin.js';
-import { Consumer } from '../src/client/consumer.js';
-import { Producer } from '../src/client/producer.js';
+import { Admin } from '../../src/client/admin.js';
+import { Consumer } from '../../src/client/consumer.js';
+import { Producer } from '../../src/client/producer.js';
 
 const { values } = parseArgs({
   options: {
