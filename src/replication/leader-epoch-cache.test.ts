@@ -8,7 +8,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { EpochCacheCorruptError, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET } from './leader-epoch-cache.js';
+import {
+  EpochCacheCorruptError,
+  LeaderEpochCache,
+  UNDEFINED_EPOCH,
+  UNDEFINED_EPOCH_OFFSET,
+} from './leader-epoch-cache.js';
 
 const entries = (c: LeaderEpochCache) => c.list().map((e) => [e.epoch, e.startOffset]);
 const UNDEFINED = { epoch: UNDEFINED_EPOCH, endOffset: UNDEFINED_EPOCH_OFFSET };
@@ -145,7 +150,15 @@ describe('LeaderEpochCache checkpoint', () => {
   });
 
   test('rejects corrupt checkpoints with a typed error', () => {
-    for (const bad of ['', '1\n0\n', '0\n2\n0 0\n', '0\n1\n0\n', '0\n1\nx 1\n', '0\n2\n3 10\n2 20\n', '0\n2\n1 10\n2 5\n']) {
+    for (const bad of [
+      '',
+      '1\n0\n',
+      '0\n2\n0 0\n',
+      '0\n1\n0\n',
+      '0\n1\nx 1\n',
+      '0\n2\n3 10\n2 20\n',
+      '0\n2\n1 10\n2 5\n',
+    ]) {
       assert.throws(() => LeaderEpochCache.fromCheckpoint(bad), EpochCacheCorruptError, JSON.stringify(bad));
     }
   });

@@ -190,7 +190,9 @@ export class LeaderEpochCache {
     const countText = lines[1];
     const count = Number(countText);
     if (countText === undefined || !/^\d+$/.test(countText.trim()) || count !== lines.length - 2) {
-      throw new EpochCacheCorruptError(`checkpoint count ${JSON.stringify(countText)} does not match its lines`);
+      throw new EpochCacheCorruptError(
+        `checkpoint count ${JSON.stringify(countText)} does not match its lines`,
+      );
     }
     const entries: EpochEntry[] = [];
     for (let i = 2; i < lines.length; i++) {

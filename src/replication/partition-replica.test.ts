@@ -14,18 +14,37 @@ import { describe, test } from 'node:test';
 import { ErrorCode } from '../protocol/errors.js';
 import { decodeRecords, valuesBatch } from '../storage/test-batches.js';
 import type { BrokerId, PartitionState } from './messages.js';
-import { DEFAULT_REPLICA_CONFIG, PartitionReplica, type ReplicaConfig, type ReplicaOutput } from './partition-replica.js';
+import {
+  DEFAULT_REPLICA_CONFIG,
+  PartitionReplica,
+  type ReplicaConfig,
+  type ReplicaOutput,
+} from './partition-replica.js';
 import { MemoryReplicaLog } from './replica-log.js';
 
 const REPLICAS = [1, 2, 3];
 let partitionEpochSeq = 0;
 
-function state(leaderId: BrokerId, leaderEpoch: number, isr: BrokerId[], replicas = REPLICAS): PartitionState {
+function state(
+  leaderId: BrokerId,
+  leaderEpoch: number,
+  isr: BrokerId[],
+  replicas = REPLICAS,
+): PartitionState {
   return { leaderId, leaderEpoch, partitionEpoch: ++partitionEpochSeq, isr, replicas };
 }
 
-function replica(id: BrokerId, cfg: Partial<ReplicaConfig> = {}, log = new MemoryReplicaLog(), hw = 0): PartitionReplica {
-  return PartitionReplica.recover({ ...DEFAULT_REPLICA_CONFIG, minInsyncReplicas: 2, brokerId: id, ...cfg }, log, hw);
+function replica(
+  id: BrokerId,
+  cfg: Partial<ReplicaConfig> = {},
+  log = new MemoryReplicaLog(),
+  hw = 0,
+): PartitionReplica {
+  return PartitionReplica.recover(
+    { ...DEFAULT_REPLICA_CONFIG, minInsyncReplicas: 2, brokerId: id, ...cfg },
+    log,
+    hw,
+  );
 }
 
 function memLog(r: PartitionReplica): MemoryReplicaLog {
@@ -66,13 +85,18 @@ function contents(r: PartitionReplica): string[] {
   const log = memLog(r);
   const out: string[] = [];
   for (const b of log.batchList) {
-    for (const rec of decodeRecords(b.bytes)) out.push(`${rec.offset}:${rec.value?.toString()}@${b.leaderEpoch}`);
+    for (const rec of decodeRecords(b.bytes))
+      out.push(`${rec.offset}:${rec.value?.toString()}@${b.leaderEpoch}`);
   }
   return out;
 }
 
 function completions(r: PartitionReplica) {
-  return r.drainOutputs().filter((o): o is Extract<ReplicaOutput, { type: 'produce-completed' }> => o.type === 'produce-completed');
+  return r
+    .drainOutputs()
+    .filter(
+      (o): o is Extract<ReplicaOutput, { type: 'produce-completed' }> => o.type === 'produce-completed',
+    );
 }
 
 function alterRequests(r: PartitionReplica) {
@@ -90,7 +114,10 @@ describe('leader: high watermark and acks=all', () => {
     a.applyPartitionState(s, 0);
     b.applyPartitionState(s, 0);
     const res = produce(a, ['x', 'y'], -1, 7);
-    assert.deepEqual([res.errorCode, res.baseOffset, res.lastOffset, res.pending], [ErrorCode.NONE, 0, 1, true]);
+    assert.deepEqual(
+      [res.errorCode, res.baseOffset, res.lastOffset, res.pending],
+      [ErrorCode.NONE, 0, 1, true],
+    );
     assert.equal(a.highWatermark, 0);
     roundTrip(b, a); // b appends and fsyncs, but has not reported yet
     assert.equal(a.highWatermark, 0, 'the leader has not fsynced');
@@ -137,7 +164,10 @@ describe('leader: high watermark and acks=all', () => {
     const [req] = alterRequests(l);
     assert.deepEqual(req?.newIsr, [1]);
     assert.equal(l.highWatermark, 0, 'a proposed shrink takes no effect until confirmed');
-    l.applyPartitionState({ leaderId: 1, leaderEpoch: 0, partitionEpoch: req!.partitionEpoch + 1, isr: [1], replicas: [1, 2] }, 101);
+    l.applyPartitionState(
+      { leaderId: 1, leaderEpoch: 0, partitionEpoch: req!.partitionEpoch + 1, isr: [1], replicas: [1, 2] },
+      101,
+    );
     assert.equal(l.highWatermark, 1);
     assert.deepEqual(
       completions(l).map((c) => c.errorCode),
@@ -178,7 +208,11 @@ describe('leader: ISR changes through the controller', () => {
     assert.equal(a.highWatermark, 0);
     assert.deepEqual(a.maximalIsr, [1, 2, 3]);
     a.onAlterPartitionResponse(
-      { errorCode: ErrorCode.NONE, requestPartitionEpoch: shrink!.partitionEpoch, state: { ...s, isr: [1, 2], partitionEpoch: shrink!.partitionEpoch + 1 } },
+      {
+        errorCode: ErrorCode.NONE,
+        requestPartitionEpoch: shrink!.partitionEpoch,
+        state: { ...s, isr: [1, 2], partitionEpoch: shrink!.partitionEpoch + 1 },
+      },
       1200,
     );
     assert.deepEqual(a.isr, [1, 2]);
@@ -196,7 +230,14 @@ describe('leader: ISR changes through the controller', () => {
     a.applyPartitionState(s, 0);
     a.tick(20);
     const [req] = alterRequests(a);
-    a.onAlterPartitionResponse({ errorCode: ErrorCode.INVALID_UPDATE_VERSION, requestPartitionEpoch: req!.partitionEpoch, state: undefined }, 20);
+    a.onAlterPartitionResponse(
+      {
+        errorCode: ErrorCode.INVALID_UPDATE_VERSION,
+        requestPartitionEpoch: req!.partitionEpoch,
+        state: undefined,
+      },
+      20,
+    );
     assert.equal(a.hasOutstandingAlterPartition, true);
     a.tick(10_000);
     assert.deepEqual(alterRequests(a), [], 'no resend and no new proposal while the outcome is unknown');
@@ -213,9 +254,21 @@ describe('leader: Fetch validation (KIP-320)', () => {
     produce(a, ['a', 'b'], 1);
     a.applyPartitionState(state(1, 2, [1, 2], [1, 2]), 0); // re-elected: epoch 2 starts at 2
     produce(a, ['c'], 1);
-    const fetch = { kind: 'fetch' as const, correlationId: 1, replicaId: 2, logStartOffset: 0, maxBytes: 1 << 20 };
-    assert.equal(a.handleFetch({ ...fetch, currentLeaderEpoch: 1, fetchOffset: 0, lastFetchedEpoch: -1 }, 0).errorCode, ErrorCode.FENCED_LEADER_EPOCH);
-    assert.equal(a.handleFetch({ ...fetch, currentLeaderEpoch: 3, fetchOffset: 0, lastFetchedEpoch: -1 }, 0).errorCode, ErrorCode.UNKNOWN_LEADER_EPOCH);
+    const fetch = {
+      kind: 'fetch' as const,
+      correlationId: 1,
+      replicaId: 2,
+      logStartOffset: 0,
+      maxBytes: 1 << 20,
+    };
+    assert.equal(
+      a.handleFetch({ ...fetch, currentLeaderEpoch: 1, fetchOffset: 0, lastFetchedEpoch: -1 }, 0).errorCode,
+      ErrorCode.FENCED_LEADER_EPOCH,
+    );
+    assert.equal(
+      a.handleFetch({ ...fetch, currentLeaderEpoch: 3, fetchOffset: 0, lastFetchedEpoch: -1 }, 0).errorCode,
+      ErrorCode.UNKNOWN_LEADER_EPOCH,
+    );
     // Follower has epoch 0 up to offset 3, but epoch 0 ends at 2 on the leader.
     const d = a.handleFetch({ ...fetch, currentLeaderEpoch: 2, fetchOffset: 3, lastFetchedEpoch: 0 }, 0);
     assert.deepEqual(d.divergingEpoch, { epoch: 0, endOffset: 2 });
@@ -226,7 +279,10 @@ describe('leader: Fetch validation (KIP-320)', () => {
     // A consistent follower gets records and no divergingEpoch.
     const ok = a.handleFetch({ ...fetch, currentLeaderEpoch: 2, fetchOffset: 2, lastFetchedEpoch: 0 }, 0);
     assert.equal(ok.divergingEpoch, undefined);
-    assert.deepEqual(decodeRecords(ok.records).map((r) => r.value?.toString()), ['c']);
+    assert.deepEqual(
+      decodeRecords(ok.records).map((r) => r.value?.toString()),
+      ['c'],
+    );
   });
 });
 
@@ -281,7 +337,11 @@ for (const truncation of ['offset-for-leader-epoch', 'fetch-diverging-epoch'] as
       a.applyPartitionState(s1, 0);
       sync(a, b);
       assert.deepEqual(contents(b), ['0:m1@0', '1:m3@1']);
-      assert.deepEqual(contents(a), contents(b), 'a dropped m2 (epoch 0 ends at 1 on the leader) and took m3');
+      assert.deepEqual(
+        contents(a),
+        contents(b),
+        'a dropped m2 (epoch 0 ends at 1 on the leader) and took m3',
+      );
     });
 
     test('KIP-279: after a fast leader change the follower truncates to an epoch both have, then converges', () => {

@@ -85,6 +85,15 @@ export interface ReplicaConfig {
   /** How a follower of a new epoch finds where its log diverges (see the file comment). */
   readonly truncation: 'offset-for-leader-epoch' | 'fetch-diverging-epoch';
   readonly pendingProducesMax: number;
+  /** Deliberate bugs, for the simulator to prove its checker catches them. Never set in production. */
+  readonly unsafe?: {
+    /** A follower reports (fetches at) its log end offset before it is flushed. */
+    readonly reportUnflushed?: boolean;
+    /** Pre-KIP-101: a follower of a new epoch truncates to its HW, and no epoch check is made. */
+    readonly truncateToHighWatermark?: boolean;
+    /** The HW counts only the confirmed ISR, not the members of a pending expansion. */
+    readonly hwOverConfirmedIsr?: boolean;
+  };
 }
 
 export const DEFAULT_REPLICA_CONFIG: Omit<ReplicaConfig, 'brokerId'> = Object.freeze({
@@ -265,7 +274,9 @@ export class PartitionReplica {
     this.epochCache.assertValid();
     const latest = this.epochCache.latestEntry();
     if (latest !== undefined && latest.startOffset > leo) {
-      throw new ReplicaStateError(`broker ${this.brokerId}: epoch ${latest.epoch} starts at ${latest.startOffset} > LEO ${leo}`);
+      throw new ReplicaStateError(
+        `broker ${this.brokerId}: epoch ${latest.epoch} starts at ${latest.startOffset} > LEO ${leo}`,
+      );
     }
     if (this.roleValue === 'leader') {
       if (!this.isrValue.includes(this.brokerId)) {
@@ -361,7 +372,11 @@ export class PartitionReplica {
     this.outstanding = undefined;
     this.inflight = undefined;
     this.backoffUntilMs = 0;
-    this.followerPhase = this.config.truncation === 'offset-for-leader-epoch' ? 'truncating' : 'fetching';
+    this.followerPhase =
+      this.config.truncation === 'offset-for-leader-epoch' ||
+      this.config.unsafe?.truncateToHighWatermark === true
+        ? 'truncating'
+        : 'fetching';
     this.highWatermarkValue = Math.min(this.highWatermarkValue, this.log.logEndOffset);
   }
 
@@ -401,10 +416,22 @@ export class PartitionReplica {
   // ---- leader ------------------------------------------------------------------------------------
 
   /** Appends a producer's batches as leader. `produceId` names a later 'produce-completed' output. */
-  appendAsLeader(produceId: number, batches: Buffer, acks: Acks, nowMs: number, timeoutMs: number): ProduceResult {
-    const fail = (errorCode: ErrorCode): ProduceResult => ({ errorCode, baseOffset: -1, lastOffset: -1, pending: false });
+  appendAsLeader(
+    produceId: number,
+    batches: Buffer,
+    acks: Acks,
+    nowMs: number,
+    timeoutMs: number,
+  ): ProduceResult {
+    const fail = (errorCode: ErrorCode): ProduceResult => ({
+      errorCode,
+      baseOffset: -1,
+      lastOffset: -1,
+      pending: false,
+    });
     if (this.roleValue !== 'leader') return fail(ErrorCode.NOT_LEADER_OR_FOLLOWER);
-    if (acks === -1 && this.isrValue.length < this.config.minInsyncReplicas) return fail(ErrorCode.NOT_ENOUGH_REPLICAS);
+    if (acks === -1 && this.isrValue.length < this.config.minInsyncReplicas)
+      return fail(ErrorCode.NOT_ENOUGH_REPLICAS);
     if (acks === -1 && this.pendingProduces.length >= this.config.pendingProducesMax) {
       return fail(ErrorCode.REQUEST_TIMED_OUT);
     }
@@ -428,7 +455,11 @@ export class PartitionReplica {
   }
 
   handleFetch(req: ReplicaFetchRequest, nowMs: number): ReplicaFetchResponse {
-    const answer = (errorCode: ErrorCode, records = EMPTY, divergingEpoch?: ReplicaFetchResponse['divergingEpoch']) => ({
+    const answer = (
+      errorCode: ErrorCode,
+      records = EMPTY,
+      divergingEpoch?: ReplicaFetchResponse['divergingEpoch'],
+    ) => ({
       kind: 'fetch-response' as const,
       correlationId: req.correlationId,
       errorCode,
@@ -485,9 +516,13 @@ export class PartitionReplica {
   }
 
   /** A consumer's read: whole batches from `offset`, never at or past the HW. */
-  readCommitted(offset: number, maxBytes: number): { errorCode: ErrorCode; records: Buffer; highWatermark: number } {
+  readCommitted(
+    offset: number,
+    maxBytes: number,
+  ): { errorCode: ErrorCode; records: Buffer; highWatermark: number } {
     const hw = this.highWatermarkValue;
-    if (this.roleValue !== 'leader') return { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, records: EMPTY, highWatermark: hw };
+    if (this.roleValue !== 'leader')
+      return { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, records: EMPTY, highWatermark: hw };
     if (offset < this.log.logStartOffset || offset > this.log.logEndOffset) {
       return { errorCode: ErrorCode.OFFSET_OUT_OF_RANGE, records: EMPTY, highWatermark: hw };
     }
@@ -561,7 +596,8 @@ export class PartitionReplica {
 
   private maybeAdvanceHighWatermark(): void {
     let hw = this.log.flushedOffset;
-    for (const id of this.maximalIsr) {
+    const isr = this.config.unsafe?.hwOverConfirmedIsr === true ? this.isrValue : this.maximalIsr;
+    for (const id of isr) {
       if (id === this.brokerId) continue;
       const leo = this.progress.get(id)?.logEndOffset;
       if (leo === undefined) return;
@@ -596,14 +632,22 @@ export class PartitionReplica {
   /** The follower's next request to its leader, if one is due. */
   pollRequest(nowMs: number): FollowerRequest | undefined {
     if (this.roleValue !== 'follower' || this.leaderIdValue === NO_LEADER) return undefined;
-    if (this.inflight !== undefined && nowMs - this.inflight.sentAtMs < this.config.followerRequestTimeoutMs) {
+    if (
+      this.inflight !== undefined &&
+      nowMs - this.inflight.sentAtMs < this.config.followerRequestTimeoutMs
+    ) {
       return undefined;
     }
     if (nowMs < this.backoffUntilMs) return undefined;
     // Report only what is durable: the next fetchOffset is a promise the leader counts on.
-    if (this.log.flushedOffset < this.log.logEndOffset) return undefined;
+    if (this.log.flushedOffset < this.log.logEndOffset && this.config.unsafe?.reportUnflushed !== true)
+      return undefined;
     const correlationId = ++this.correlationSeq;
     if (this.followerPhase === 'truncating' && this.epochCache.latestEpoch === UNDEFINED_EPOCH) {
+      this.followerPhase = 'fetching';
+    }
+    if (this.followerPhase === 'truncating' && this.config.unsafe?.truncateToHighWatermark === true) {
+      this.truncate(this.highWatermarkValue);
       this.followerPhase = 'fetching';
     }
     let request: FollowerRequest;
@@ -622,7 +666,10 @@ export class PartitionReplica {
         replicaId: this.brokerId,
         currentLeaderEpoch: this.leaderEpochValue,
         fetchOffset: this.log.logEndOffset,
-        lastFetchedEpoch: this.epochCache.latestEpoch,
+        lastFetchedEpoch:
+          this.config.unsafe?.truncateToHighWatermark === true
+            ? UNDEFINED_EPOCH
+            : this.epochCache.latestEpoch,
         logStartOffset: this.log.logStartOffset,
         maxBytes: this.config.replicaFetchMaxBytes,
       };

@@ -68,7 +68,9 @@ export class ReplicaLogError extends Error {
 }
 
 /** Splits a buffer of concatenated batches (CRC-validated) into (position, size, lastOffsetDelta, epoch). */
-export function splitBatches(buf: Buffer): { at: number; size: number; lastOffsetDelta: number; epoch: number }[] {
+export function splitBatches(
+  buf: Buffer,
+): { at: number; size: number; lastOffsetDelta: number; epoch: number }[] {
   const out: { at: number; size: number; lastOffsetDelta: number; epoch: number }[] = [];
   for (const { at, size } of batchOffsets(buf)) {
     out.push({

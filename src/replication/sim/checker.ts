@@ -19,9 +19,9 @@
  * - replica-invariant: PartitionReplica.assertInvariants().
  */
 
+import { decodeRecords } from '../../storage/test-batches.js';
 import type { PartitionReplica } from '../partition-replica.js';
 import type { MemoryReplicaLog, StoredBatch } from '../replica-log.js';
-import { decodeRecords } from '../../storage/test-batches.js';
 
 export class Violation extends Error {
   readonly code = 'REPLICATION_SIM_VIOLATION';
@@ -90,7 +90,11 @@ export class ReplicationChecker {
       const values = batchValues(b);
       for (let i = 0; i < values.length; i++) {
         const o = b.baseOffset + i;
-        if (o < this.committed.length && this.committed[o] === values[i] && this.committedEpoch[o]! <= leaderEpoch) {
+        if (
+          o < this.committed.length &&
+          this.committed[o] === values[i] &&
+          this.committedEpoch[o]! <= leaderEpoch
+        ) {
           throw new Violation(
             'committed-record-truncated',
             `broker ${nodeId} in epoch ${leaderEpoch} truncated offset ${o} (${values[i]}) committed in epoch ${this.committedEpoch[o]}${this.ackedOffsets.has(o) ? ', an acknowledged acks=all record' : ''}`,
@@ -105,7 +109,10 @@ export class ReplicationChecker {
     for (let i = 0; i < values.length; i++) {
       const o = baseOffset + i;
       if (o >= leader.highWatermark) {
-        throw new Violation('acked-not-committed', `offset ${o} acknowledged with HW ${leader.highWatermark}`);
+        throw new Violation(
+          'acked-not-committed',
+          `offset ${o} acknowledged with HW ${leader.highWatermark}`,
+        );
       }
       this.ackedOffsets.add(o);
     }
@@ -117,7 +124,10 @@ export class ReplicationChecker {
   onConsumed(offset: number, value: string): void {
     const known = this.consumed.get(offset);
     if (known !== undefined && known !== value) {
-      throw new Violation('consumed-record-changed', `offset ${offset} was read as ${known}, now as ${value}`);
+      throw new Violation(
+        'consumed-record-changed',
+        `offset ${offset} was read as ${known}, now as ${value}`,
+      );
     }
     this.consumed.set(offset, value);
     this.pendingConsumed.push(offset);
@@ -159,7 +169,8 @@ export class ReplicationChecker {
     }
     // Acknowledgements and reads of this step must now be inside the committed prefix.
     for (const a of this.pendingAcks) {
-      for (let i = 0; i < a.values.length; i++) this.expectCommitted(a.baseOffset + i, a.values[i]!, 'acknowledged');
+      for (let i = 0; i < a.values.length; i++)
+        this.expectCommitted(a.baseOffset + i, a.values[i]!, 'acknowledged');
     }
     this.pendingAcks = [];
     for (const o of this.pendingConsumed) this.expectCommitted(o, this.consumed.get(o)!, 'consumed');
@@ -169,7 +180,12 @@ export class ReplicationChecker {
 
   /** Every controller ISR member (durable image if crashed) holds the committed prefix. */
   checkDurability(nodes: readonly NodeView[], isr: readonly number[], when: string): void {
-    for (const n of nodes) if (isr.includes(n.id)) this.checkHoldsCommitted(n, `${when}: ISR member ${n.id}${n.replica === undefined ? ' (crashed)' : ''}`);
+    for (const n of nodes)
+      if (isr.includes(n.id))
+        this.checkHoldsCommitted(
+          n,
+          `${when}: ISR member ${n.id}${n.replica === undefined ? ' (crashed)' : ''}`,
+        );
   }
 
   private expectCommitted(o: number, value: string, how: string): void {
@@ -200,7 +216,8 @@ export class ReplicationChecker {
   private checkPrefix(n: NodeView, t: Track, hw: number): void {
     for (let o = t.checkedUpTo; o < hw; o++) {
       const v = valueAt(n.log, o);
-      if (v === undefined) throw new Violation('divergence-below-hw', `broker ${n.id} has no record at ${o} < HW ${hw}`);
+      if (v === undefined)
+        throw new Violation('divergence-below-hw', `broker ${n.id} has no record at ${o} < HW ${hw}`);
       if (o < this.committed.length) {
         if (this.committed[o] !== v) {
           const acked = this.ackedOffsets.has(o);
@@ -222,7 +239,13 @@ export class ReplicationChecker {
   private track(n: NodeView): Track {
     let t = this.tracks.get(n.id);
     if (t === undefined || t.incarnation !== n.incarnation) {
-      t = { incarnation: n.incarnation, checkedUpTo: 0, truncations: n.log.truncationsCount, leaderEpoch: -1, leaderHw: 0 };
+      t = {
+        incarnation: n.incarnation,
+        checkedUpTo: 0,
+        truncations: n.log.truncationsCount,
+        leaderEpoch: -1,
+        leaderHw: 0,
+      };
       this.tracks.set(n.id, t);
     }
     return t;

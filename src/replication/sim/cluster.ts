@@ -39,7 +39,12 @@ import type {
   PartitionState,
 } from '../messages.js';
 import { NO_LEADER } from '../messages.js';
-import { type Acks, DEFAULT_REPLICA_CONFIG, PartitionReplica, type ReplicaConfig } from '../partition-replica.js';
+import {
+  type Acks,
+  DEFAULT_REPLICA_CONFIG,
+  PartitionReplica,
+  type ReplicaConfig,
+} from '../partition-replica.js';
 import { MemoryReplicaLog } from '../replica-log.js';
 import { type NodeView, ReplicationChecker, Violation } from './checker.js';
 import { SimController } from './controller.js';
@@ -62,6 +67,8 @@ export interface ReplicationSimOptions {
   readonly truncation?: ReplicaConfig['truncation'];
   /** Default: on unless unclean election is on. */
   readonly checkLiveness?: boolean;
+  /** Deliberate bugs handed to every replica (checker tests). */
+  readonly unsafe?: ReplicaConfig['unsafe'];
   readonly log?: (line: string) => void;
 }
 
@@ -131,9 +138,24 @@ export function chooseProfile(prng: Prng, truncation: ReplicaConfig['truncation'
 }
 
 type SimMessage =
-  | { readonly kind: 'follower-request'; readonly from: number; readonly to: number; readonly body: FollowerRequest }
-  | { readonly kind: 'leader-response'; readonly from: number; readonly to: number; readonly body: LeaderResponse }
-  | { readonly kind: 'alter'; readonly from: number; readonly to: number; readonly body: AlterPartitionRequest }
+  | {
+      readonly kind: 'follower-request';
+      readonly from: number;
+      readonly to: number;
+      readonly body: FollowerRequest;
+    }
+  | {
+      readonly kind: 'leader-response';
+      readonly from: number;
+      readonly to: number;
+      readonly body: LeaderResponse;
+    }
+  | {
+      readonly kind: 'alter';
+      readonly from: number;
+      readonly to: number;
+      readonly body: AlterPartitionRequest;
+    }
   | {
       readonly kind: 'alter-response';
       readonly from: number;
@@ -163,7 +185,14 @@ interface SimBroker extends NodeView {
   hwCheckpoint: number;
   nextHeartbeatTick: number;
   /** Stats carried over from replicas of earlier incarnations. */
-  retired: { truncations: number; truncatedOffsets: number; diverging: number; fallback: number; shrinks: number; expands: number };
+  retired: {
+    truncations: number;
+    truncatedOffsets: number;
+    diverging: number;
+    fallback: number;
+    shrinks: number;
+    expands: number;
+  };
 }
 
 interface PendingProduce {
@@ -229,6 +258,7 @@ export class ReplicationSim {
       followerRequestTimeoutMs: 200,
       followerBackoffMs: 30,
       truncation: p.truncation,
+      unsafe: options.unsafe,
     };
     this.network = new SimNetwork<SimMessage>(prng.fork(), {
       delayTicksMin: 1,
@@ -238,7 +268,11 @@ export class ReplicationSim {
       inflightMax: 2000,
     });
     this.controller = new SimController(
-      { replicas: [...BROKERS], sessionTimeoutMs: 500, uncleanLeaderElection: options.uncleanLeaderElection ?? false },
+      {
+        replicas: [...BROKERS],
+        sessionTimeoutMs: 500,
+        uncleanLeaderElection: options.uncleanLeaderElection ?? false,
+      },
       0,
     );
     this.brokers = BROKERS.map((id) => {
@@ -333,7 +367,9 @@ export class ReplicationSim {
         const target = r.pick(candidates);
         if (this.controller.moveLeader(target)) {
           this.stats.leaderMoves++;
-          this.logLine(`t${this.tick} controller moves leadership to ${target} (epoch ${this.controller.state.leaderEpoch})`);
+          this.logLine(
+            `t${this.tick} controller moves leadership to ${target} (epoch ${this.controller.state.leaderEpoch})`,
+          );
         }
       }
     }
@@ -352,7 +388,9 @@ export class ReplicationSim {
     this.network.dropNode(b.id);
     for (const [id, pp] of this.pending) if (pp.broker === b.id) this.pending.delete(id);
     this.stats.crashes++;
-    this.logLine(`t${this.tick} crash broker ${b.id}: lost ${lost} unflushed batches, LEO now ${b.log.logEndOffset}`);
+    this.logLine(
+      `t${this.tick} crash broker ${b.id}: lost ${lost} unflushed batches, LEO now ${b.log.logEndOffset}`,
+    );
     this.checker.checkDurability(this.brokers, this.controller.state.isr, `after crash of ${b.id}`);
   }
 
@@ -377,11 +415,14 @@ export class ReplicationSim {
       Math.min(b.hwCheckpoint, b.log.logEndOffset),
     );
     b.nextHeartbeatTick = this.tick;
-    this.logLine(`t${this.tick} restart broker ${b.id} (incarnation ${b.incarnation}, LEO ${b.log.logEndOffset})`);
+    this.logLine(
+      `t${this.tick} restart broker ${b.id} (incarnation ${b.incarnation}, LEO ${b.log.logEndOffset})`,
+    );
   }
 
   private restartDue(): void {
-    for (const b of this.brokers) if (b.restartAtTick !== undefined && b.restartAtTick <= this.tick) this.restart(b);
+    for (const b of this.brokers)
+      if (b.restartAtTick !== undefined && b.restartAtTick <= this.tick) this.restart(b);
   }
 
   private resumeDue(): void {
@@ -460,7 +501,11 @@ export class ReplicationSim {
       this.logLine(
         `t${this.tick} controller: leader ${s.leaderId} epoch ${s.leaderEpoch} partitionEpoch ${s.partitionEpoch} isr [${s.isr}]`,
       );
-      this.checker.checkDurability(this.brokers, s.isr, `after change to partition epoch ${s.partitionEpoch}`);
+      this.checker.checkDurability(
+        this.brokers,
+        s.isr,
+        `after change to partition epoch ${s.partitionEpoch}`,
+      );
     }
     this.controller.changed = false;
     this.lastBroadcastTick = this.tick;
@@ -512,12 +557,19 @@ export class ReplicationSim {
     const leo = b.log.logEndOffset;
     const lastTarget = b.flushes[b.flushes.length - 1]?.upTo ?? b.log.flushedOffset;
     if (leo > lastTarget) {
-      const at = Math.max(b.flushes[b.flushes.length - 1]?.atTick ?? 0, this.tick + this.diskPrng.int(0, this.profile.fsyncTicksMax));
+      const at = Math.max(
+        b.flushes[b.flushes.length - 1]?.atTick ?? 0,
+        this.tick + this.diskPrng.int(0, this.profile.fsyncTicksMax),
+      );
       b.flushes.push({ atTick: at, upTo: leo });
     }
     for (const o of r.drainOutputs()) {
       if (o.type === 'alter-partition') {
-        this.network.send({ kind: 'alter', from: b.id, to: CONTROLLER_ID, body: o.request }, this.tick, false);
+        this.network.send(
+          { kind: 'alter', from: b.id, to: CONTROLLER_ID, body: o.request },
+          this.tick,
+          false,
+        );
         continue;
       }
       const pp = this.pending.get(o.produceId);
@@ -571,7 +623,10 @@ export class ReplicationSim {
     if (res.errorCode !== ErrorCode.NONE) return;
     for (const rec of decodeRecords(res.records)) {
       if (rec.offset >= res.highWatermark) {
-        throw new Violation('consumer-read-past-hw', `broker ${b.id} served offset ${rec.offset} with HW ${res.highWatermark}`);
+        throw new Violation(
+          'consumer-read-past-hw',
+          `broker ${b.id} served offset ${rec.offset} with HW ${res.highWatermark}`,
+        );
       }
       this.stats.consumedRecords++;
       this.checker.onConsumed(rec.offset, rec.value?.toString('utf8') ?? '');
@@ -643,19 +698,27 @@ export function runReplicationSim(options: ReplicationSimOptions): ReplicationSi
     const deadline = sim.tick + settleTicksMax;
     while (sim.stats.acksAllAcked < ackedBefore + 5) {
       if (sim.tick >= deadline) {
-        throw new Violation('liveness', `only ${sim.stats.acksAllAcked - ackedBefore} acks=all acknowledged in ${settleTicksMax} ticks after faults ended`);
+        throw new Violation(
+          'liveness',
+          `only ${sim.stats.acksAllAcked - ackedBefore} acks=all acknowledged in ${settleTicksMax} ticks after faults ended`,
+        );
       }
       sim.step();
     }
     sim.stopProducing();
     while (!sim.converged()) {
-      if (sim.tick >= deadline) throw new Violation('liveness', `replicas did not converge within ${settleTicksMax} ticks after faults ended`);
+      if (sim.tick >= deadline)
+        throw new Violation(
+          'liveness',
+          `replicas did not converge within ${settleTicksMax} ticks after faults ended`,
+        );
       sim.step();
     }
     sim.checker.checkDurability(sim.brokers, sim.controller.state.isr, 'at the end');
   } catch (err) {
     // A replica throwing (a broken assertion inside it) is a finding too: report it with the seed.
-    violation = err instanceof Violation ? err : new Violation('exception', (err as Error).stack ?? String(err));
+    violation =
+      err instanceof Violation ? err : new Violation('exception', (err as Error).stack ?? String(err));
   }
   return finish();
 }

@@ -53,9 +53,13 @@ export class SimController {
   changed = true;
   uncleanElections = 0;
 
-  constructor(readonly options: ControllerOptions, nowMs: number) {
+  constructor(
+    readonly options: ControllerOptions,
+    nowMs: number,
+  ) {
     const replicas = [...options.replicas];
-    for (const id of replicas) this.brokers.set(id, { incarnation: 0, fenced: false, lastHeartbeatMs: nowMs });
+    for (const id of replicas)
+      this.brokers.set(id, { incarnation: 0, fenced: false, lastHeartbeatMs: nowMs });
     this.stateValue = { leaderId: replicas[0]!, leaderEpoch: 0, partitionEpoch: 0, isr: replicas, replicas };
     this.elections.push({ leaderId: replicas[0]!, leaderEpoch: 0, unclean: false, reason: 'create' });
   }
@@ -85,7 +89,8 @@ export class SimController {
 
   tick(nowMs: number): void {
     for (const [id, b] of this.brokers) {
-      if (!b.fenced && nowMs - b.lastHeartbeatMs > this.options.sessionTimeoutMs) this.fence(id, 'session expired');
+      if (!b.fenced && nowMs - b.lastHeartbeatMs > this.options.sessionTimeoutMs)
+        this.fence(id, 'session expired');
     }
   }
 
@@ -103,7 +108,8 @@ export class SimController {
     if (!newIsr.includes(s.leaderId) || newIsr.some((id) => !s.replicas.includes(id))) {
       return reject(ErrorCode.INVALID_REQUEST);
     }
-    if (newIsr.some((id) => !s.isr.includes(id) && this.isFenced(id))) return reject(ErrorCode.INELIGIBLE_REPLICA);
+    if (newIsr.some((id) => !s.isr.includes(id) && this.isFenced(id)))
+      return reject(ErrorCode.INELIGIBLE_REPLICA);
     this.setState({ ...s, isr: newIsr, partitionEpoch: s.partitionEpoch + 1 });
     return { errorCode: ErrorCode.NONE, state: this.stateValue, requestPartitionEpoch: req.partitionEpoch };
   }
