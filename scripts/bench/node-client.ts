@@ -39,7 +39,7 @@ const { values: v } = parseArgs({
     rate: { type: 'string', default: '10000' },
     seconds: { type: 'string', default: '10' },
     'warmup-seconds': { type: 'string', default: '1' },
-    window: { type: 'string', default: '2000' },
+    window: { type: 'string', default: '500' },
   },
 });
 

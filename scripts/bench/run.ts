@@ -879,7 +879,14 @@ function writeDocs(d: {
   blocks.commands = ['```sh', ...[...commands].sort().map(([k, v]) => `# ${k}\n${v}`), '```'].join('\n');
   for (const t of ['defaults', 'fsync'] as Durability[]) {
     const rows = d.tables[t];
-    if (rows) blocks[`table-${t}`] = markdownTable(rows);
+    const loads = measurements.filter((m) => m.table === t).map((m) => m.load[0]);
+    if (rows) {
+      blocks[`table-${t}`] = [
+        `1-minute load average while these rows ran: ${Math.min(...loads)}–${Math.max(...loads)} (median ${median(loads)}) on ${d.env.nproc} cores.`,
+        '',
+        markdownTable(rows),
+      ].join('\n');
+    }
   }
   blocks.targets = d.targets.map((t) => `- ${t}`).join('\n');
   if (d.limits) {
@@ -963,7 +970,7 @@ function settingsText(natsSync: boolean): string {
     "- Every row starts its system with a fresh data directory in the temp dir (same ext4 file system for all) on 127.0.0.1 and stops it afterwards. A produce row's broker serves the Java tool first, then kafkajs (peak RSS is VmHWM when the row ends, so a kafkajs row includes the Java run before it). The consume row fills the log first (ProducerPerformance acks=1; nats.js/node-redis for the others), then reads it from the start; page cache is warm for all.",
     `- Java producer: Kafka ${KAFKA_VERSION}'s defaults (batch.size 16384, linger.ms 5, max.in.flight 5, buffer.memory 32 MiB), acks as stated${opt['java-idempotence'] ? '' : ', and `enable.idempotence=false` for acks=all on both brokers (see "Known problems")'}. Records/s and latency are the tool's own figures (latency: send() to callback, whole ms).`,
     '- ConsumerPerformance: records/s is its fetch.nMsg.sec (after the group join); one consumer, fetch.max.bytes defaults.',
-    '- kafkajs: each send() carries one 16 KiB batch per partition, at most 5 send() calls outstanding, idempotent off; consumer with a fresh group, maxBytesPerPartition 1 MiB. nats.js: async `js.publish` with 2,000 outstanding, one stream per partition (subject T.p, file storage); consumer: ordered consumer, 1 MiB worth of messages per pull. node-redis: XADD with 2,000 outstanding (pipelined), one key per partition; consumer: XRANGE COUNT 1 MiB worth.',
+    '- kafkajs: each send() carries one 16 KiB batch per partition, at most 5 send() calls outstanding, idempotent off; consumer with a fresh group, maxBytesPerPartition 1 MiB. nats.js: async `js.publish` with 500 outstanding (best of 50/200/500/2,000/10,000 on this machine), one stream per partition (subject T.p, file storage); consumer: ordered consumer, 1 MiB worth of messages per pull. node-redis: XADD with 500 outstanding (pipelined; likewise chosen), one key per partition; consumer: XRANGE COUNT 1 MiB worth.',
     `- End-to-end: the Node harness sends ${E2E_RATE.toLocaleString('en-US')} records/s for ${E2E_SECONDS} s (1 KiB, acks=all) while a consumer in the same process follows the log; latency is receipt minus the scheduled send time; the first second is excluded. Kafka's EndToEndLatency keeps one record in flight (no rate option; ${E2E_SEQ_RECORDS.toLocaleString('en-US')} records, whole ms). ProducerPerformance --throughput ${E2E_RATE} gives the acknowledgement latency at that rate.`,
     '- Sluice: `node bin/sluice.js start --set group.initial.rebalance.delay.ms=0` (as the reference Kafka), fsync table adds `--set log.flush.interval.messages=1`. Kafka: compat/kafka-reference.ts, fsync table creates topics with `flush.messages=1`. Redis: `redis-server --port P --bind 127.0.0.1 --dir D` (built-in defaults), fsync table adds `--appendonly yes --appendfsync always`.',
     `- NATS: \`nats-server -c\` with \`jetstream { store_dir }\`; ${natsSync ? 'the fsync table adds `sync_interval: always`.' : "the fsync table needs `sync_interval: always`, which this nats-server (Debian 12's 2.9.10) does not have (NATS 2.10+): its fsync rows are marked n/a."}`,
