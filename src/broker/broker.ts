@@ -69,6 +69,12 @@ export class Broker {
         offsetsRetentionCheckIntervalMs: config.offsetsRetentionCheckIntervalMs,
         offsetMetadataMaxBytes: config.offsetMetadataMaxBytes,
       },
+      consumer: {
+        heartbeatIntervalMs: config.groupConsumerHeartbeatIntervalMs,
+        sessionTimeoutMs: config.groupConsumerSessionTimeoutMs,
+        maxSize: config.groupConsumerMaxSize,
+        assignors: config.groupConsumerAssignors,
+      },
     });
     this.metrics = new BrokerMetrics(this);
     this.dispatcher = new Dispatcher<Broker>(this, allHandlers, this.metrics);

@@ -45,6 +45,11 @@ export interface BrokerConfig {
   offsetsRetentionMs: number;
   offsetsRetentionCheckIntervalMs: number;
   offsetMetadataMaxBytes: number;
+  /** KIP-848 consumer groups: group.consumer.heartbeat.interval.ms, .session.timeout.ms, .max.size, .assignors. */
+  groupConsumerHeartbeatIntervalMs: number;
+  groupConsumerSessionTimeoutMs: number;
+  groupConsumerMaxSize: number;
+  groupConsumerAssignors: string[];
 }
 
 /** Topic-level configs Sluice understands, with Kafka's names and defaults. */
@@ -230,6 +235,10 @@ export function defaultBrokerConfig(): BrokerConfig {
     offsetsRetentionMs: 604800000,
     offsetsRetentionCheckIntervalMs: 600000,
     offsetMetadataMaxBytes: 4096,
+    groupConsumerHeartbeatIntervalMs: 5000,
+    groupConsumerSessionTimeoutMs: 45000,
+    groupConsumerMaxSize: 2147483647,
+    groupConsumerAssignors: ['uniform', 'range'],
   };
 }
 
@@ -360,6 +369,31 @@ export function applySettings(cfg: BrokerConfig, settings: Map<string, string>):
       case 'offsets.retention.check.interval.ms':
         cfg.offsetsRetentionCheckIntervalMs = intSetting(key, v);
         break;
+      case 'group.consumer.heartbeat.interval.ms':
+        cfg.groupConsumerHeartbeatIntervalMs = intSetting(key, v);
+        break;
+      case 'group.consumer.session.timeout.ms':
+        cfg.groupConsumerSessionTimeoutMs = intSetting(key, v);
+        break;
+      case 'group.consumer.max.size':
+        cfg.groupConsumerMaxSize = intSetting(key, v);
+        break;
+      case 'group.consumer.assignors': {
+        const names = v
+          .split(',')
+          .map((a) =>
+            a
+              .trim()
+              .replace(/^org\.apache\.kafka\.coordinator\.group\.assignor\.(\w+)Assignor$/, (_, n: string) =>
+                n.toLowerCase(),
+              ),
+          );
+        for (const n of names)
+          if (n !== 'uniform' && n !== 'range')
+            throw new ConfigError(`group.consumer.assignors: unknown assignor "${n}" (uniform, range)`);
+        cfg.groupConsumerAssignors = names;
+        break;
+      }
       case 'offset.metadata.max.bytes':
         cfg.offsetMetadataMaxBytes = intSetting(key, v);
         break;
