@@ -4,11 +4,13 @@
  * (SIGTERM; the profile is written at exit) and sums self time per function.
  *
  *   node --import tsx scripts/bench/profile.ts [--records 300000] [--durability defaults|fsync]
+ *        [--workload produce|consume]   (consume: ConsumerPerformance reading a log filled beforehand)
  */
 
-import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { producerPerformance } from './java-tools.js';
+import { consumerPerformance, producerPerformance } from './java-tools.js';
 import { BENCH_DIR, REPO_ROOT, progress } from './lib.js';
 import { type Durability, startSystem } from './systems.js';
 
@@ -42,6 +44,7 @@ export interface ProfileSummary {
   records: number;
   recordsPerSec: number;
   profilePath: string;
+  workload: 'produce' | 'consume';
 }
 
 function where(url: string, line: number): string {
@@ -53,7 +56,7 @@ function where(url: string, line: number): string {
 export function summarise(
   profile: CpuProfile,
   topN = 25,
-): Omit<ProfileSummary, 'records' | 'recordsPerSec' | 'profilePath'> {
+): Omit<ProfileSummary, 'records' | 'recordsPerSec' | 'profilePath' | 'workload'> {
   const selfUs = new Map<number, number>();
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i]!;
@@ -123,43 +126,85 @@ export function summarise(
 export async function profileSluice(
   records: number,
   durability: Durability = 'defaults',
+  workload: 'produce' | 'consume' = 'produce',
 ): Promise<ProfileSummary> {
-  const dir = join(BENCH_DIR, '.cache', 'profile');
+  const dir = join(BENCH_DIR, '.cache', `profile-${workload}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const broker = await startSystem('sluice', durability, {
-    nodeFlags: ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '500'],
-  });
+  const profiled = { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '500'] };
   let rps = Number.NaN;
-  try {
-    await broker.createTopic('profile', 1);
-    progress(`profile: ProducerPerformance ${records} × 1 KiB, acks=all, under node --cpu-prof`);
-    const r = await producerPerformance({
-      bootstrap: `127.0.0.1:${broker.port}`,
-      topic: 'profile',
-      records,
-      recordSize: 1024,
-      acks: 'all',
-      throughput: -1,
-      props: ['enable.idempotence=false'],
-      timeoutMs: 900_000,
-    });
-    rps = r.recordsPerSec;
-    if (!r.ok) progress(`profile: producer reported: ${r.error}`);
-  } finally {
-    await broker.stop();
+  if (workload === 'produce') {
+    const broker = await startSystem('sluice', durability, profiled);
+    try {
+      await broker.createTopic('profile', 1);
+      progress(`profile: ProducerPerformance ${records} × 1 KiB, acks=all, under node --cpu-prof`);
+      const r = await producerPerformance({
+        bootstrap: `127.0.0.1:${broker.port}`,
+        topic: 'profile',
+        records,
+        recordSize: 1024,
+        acks: 'all',
+        throughput: -1,
+        props: ['enable.idempotence=false'],
+        timeoutMs: 900_000,
+      });
+      rps = r.recordsPerSec;
+      if (!r.ok) progress(`profile: producer reported: ${r.error}`);
+    } finally {
+      await broker.stop();
+    }
+  } else {
+    // Fill the log with an unprofiled broker, then profile a second one reading it from the start.
+    const dataDir = mkdtempSync(join(tmpdir(), 'sluice-bench-profile-'));
+    try {
+      const filler = await startSystem('sluice', durability, { dataDir });
+      try {
+        await filler.createTopic('profile', 1);
+        progress(`profile: filling ${records} × 1 KiB`);
+        const f = await producerPerformance({
+          bootstrap: `127.0.0.1:${filler.port}`,
+          topic: 'profile',
+          records,
+          recordSize: 1024,
+          acks: '1',
+          throughput: -1,
+          props: [],
+          timeoutMs: 900_000,
+        });
+        if (!f.ok) throw new Error(`fill failed: ${f.error}`);
+      } finally {
+        await filler.stop();
+      }
+      const broker = await startSystem('sluice', durability, { ...profiled, dataDir });
+      try {
+        progress(`profile: ConsumerPerformance ${records} × 1 KiB under node --cpu-prof`);
+        const r = await consumerPerformance({
+          bootstrap: `127.0.0.1:${broker.port}`,
+          topic: 'profile',
+          records,
+          recordSize: 1024,
+          timeoutMs: 900_000,
+        });
+        rps = r.recordsPerSec;
+        if (!r.ok) progress(`profile: consumer reported: ${r.error}`);
+      } finally {
+        await broker.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   }
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error('no .cpuprofile written (did the broker exit cleanly?)');
   const path = join(dir, file);
   const summary = summarise(JSON.parse(readFileSync(path, 'utf8')) as CpuProfile);
-  return { ...summary, records, recordsPerSec: rps, profilePath: relative(REPO_ROOT, path) };
+  return { ...summary, records, recordsPerSec: rps, profilePath: relative(REPO_ROOT, path), workload };
 }
 
 export function profileMarkdown(p: ProfileSummary): string {
   const busy = p.totalMs - p.idleMs;
   const lines = [
-    `ProducerPerformance, ${p.records.toLocaleString('en-US')} records × 1 KiB, acks=all, 1 partition, against \`node --cpu-prof --cpu-prof-interval 500 bin/sluice.js start\` (${Math.round(p.recordsPerSec).toLocaleString('en-US')} records/s while profiled). Profile: ${(p.totalMs / 1000).toFixed(1)} s, of which ${(busy / 1000).toFixed(1)} s on the CPU (the rest idle: waiting for the network and fdatasync).`,
+    `${p.workload === 'consume' ? 'ConsumerPerformance reading' : 'ProducerPerformance,'} ${p.records.toLocaleString('en-US')} records × 1 KiB${p.workload === 'consume' ? ' from the start of the log (written beforehand by an unprofiled broker)' : ', acks=all'}, 1 partition, against \`node --cpu-prof --cpu-prof-interval 500 bin/sluice.js start\` (${Math.round(p.recordsPerSec).toLocaleString('en-US')} records/s while profiled). Profile: ${(p.totalMs / 1000).toFixed(1)} s, of which ${(busy / 1000).toFixed(1)} s on the CPU (the rest idle: waiting for the network${p.workload === 'consume' ? ', the group join and the client' : ' and fdatasync'}).`,
     '',
     'Top self-time functions (share of on-CPU time):',
     '',
@@ -191,9 +236,11 @@ export function profileMarkdown(p: ProfileSummary): string {
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   const i = process.argv.indexOf('--records');
   const d = process.argv.indexOf('--durability');
+  const w = process.argv.indexOf('--workload');
   profileSluice(
     i > 0 ? Number(process.argv[i + 1]) : 300_000,
     d > 0 ? (process.argv[d + 1] as Durability) : 'defaults',
+    w > 0 ? (process.argv[w + 1] as 'produce' | 'consume') : 'produce',
   ).then(
     (p) => console.log(profileMarkdown(p)),
     (e: unknown) => {

@@ -61,6 +61,8 @@ export interface StartOptions {
   nodeFlags?: string[];
   /** Extra `--set K=V` for Sluice. */
   sluiceSet?: string[];
+  /** Sluice: use this directory (kept on stop) instead of a fresh one. */
+  dataDir?: string;
 }
 
 export async function startSystem(
@@ -129,7 +131,7 @@ async function spawnUntil(
 }
 
 async function startSluice(durability: Durability, opts: StartOptions): Promise<Running> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   const port = await freePort();
   const set = ['group.initial.rebalance.delay.ms=0', ...(opts.sluiceSet ?? [])];
   if (durability === 'fsync') set.push('log.flush.interval.messages=1');
@@ -159,7 +161,7 @@ async function startSluice(durability: Durability, opts: StartOptions): Promise<
     createTopic: (name, partitions) => kafkaWireCreate(bootstrap, name, partitions),
     async stop() {
       await stopPid(pid, 30_000);
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
