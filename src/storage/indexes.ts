@@ -10,10 +10,57 @@
  *
  * Both are append-only in offset and position order; `decode` rejects files that break that
  * order, so a partial or garbled index file is detected and rebuilt from the log instead.
+ *
+ * On disk each file ends with a trailer the size of one entry: magic "SLIX", then the CRC-32C of
+ * (segment base offset int64, log size int32, the entries). Order checks alone let a flipped bit
+ * in a middle entry through (a position still between its neighbours points into the middle of
+ * a batch; a lowered timestamp skips batches in ListOffsets), and a well-formed index copied from
+ * another segment would pass them too; the CRC catches both, and the segment is then rebuilt from
+ * its log. Files without a valid trailer (including those of older versions) are rebuilt likewise.
  */
+
+import { crc32c } from '@node-rs/crc32';
 
 export const OFFSET_INDEX_ENTRY_BYTES = 8;
 export const TIME_INDEX_ENTRY_BYTES = 12;
+const TRAILER_MAGIC = 0x534c4958; // "SLIX"
+
+function trailerCrc(entries: Buffer, baseOffset: number, logSizeBytes: number): number {
+  const head = Buffer.alloc(12);
+  head.writeBigInt64BE(BigInt(baseOffset), 0);
+  head.writeInt32BE(logSizeBytes, 8);
+  return crc32c(entries, crc32c(head)) >>> 0;
+}
+
+/** `entries` followed by a trailer of `trailerBytes` (magic, CRC, zero padding). */
+function withTrailer(
+  entries: Buffer,
+  trailerBytes: number,
+  baseOffset: number,
+  logSizeBytes: number,
+): Buffer {
+  const out = Buffer.alloc(entries.length + trailerBytes);
+  entries.copy(out, 0);
+  out.writeInt32BE(TRAILER_MAGIC, entries.length);
+  out.writeUInt32BE(trailerCrc(entries, baseOffset, logSizeBytes), entries.length + 4);
+  return out;
+}
+
+/** The entries of a file image whose trailer checks out, or null. */
+function checkedEntries(
+  buf: Buffer,
+  trailerBytes: number,
+  baseOffset: number,
+  logSizeBytes: number,
+): Buffer | null {
+  if (buf.length < trailerBytes || buf.length % trailerBytes !== 0) return null;
+  const at = buf.length - trailerBytes;
+  if (buf.readInt32BE(at) !== TRAILER_MAGIC) return null;
+  for (let i = at + 8; i < buf.length; i++) if (buf[i] !== 0) return null;
+  const entries = buf.subarray(0, at);
+  if (buf.readUInt32BE(at + 4) !== trailerCrc(entries, baseOffset, logSizeBytes)) return null;
+  return entries;
+}
 
 export class OffsetIndex {
   readonly relOffsets: number[] = [];
@@ -61,18 +108,23 @@ export class OffsetIndex {
     }
   }
 
-  encode(): Buffer {
+  /** The file image: entries, then the trailer (see the top of this file). */
+  encode(baseOffset: number, logSizeBytes: number): Buffer {
     const buf = Buffer.allocUnsafe(this.relOffsets.length * OFFSET_INDEX_ENTRY_BYTES);
     for (let i = 0; i < this.relOffsets.length; i++) {
       buf.writeInt32BE(this.relOffsets[i]!, i * OFFSET_INDEX_ENTRY_BYTES);
       buf.writeInt32BE(this.positions[i]!, i * OFFSET_INDEX_ENTRY_BYTES + 4);
     }
-    return buf;
+    return withTrailer(buf, OFFSET_INDEX_ENTRY_BYTES, baseOffset, logSizeBytes);
   }
 
-  /** Parses a file image; null if it is not a well-formed index for a log of `logSizeBytes`. */
-  static decode(buf: Buffer, logSizeBytes: number): OffsetIndex | null {
-    if (buf.length % OFFSET_INDEX_ENTRY_BYTES !== 0) return null;
+  /**
+   * Parses a file image; null if its trailer does not match (segment `baseOffset`, log of
+   * `logSizeBytes`) or it is not a well-formed index.
+   */
+  static decode(file: Buffer, logSizeBytes: number, baseOffset: number): OffsetIndex | null {
+    const buf = checkedEntries(file, OFFSET_INDEX_ENTRY_BYTES, baseOffset, logSizeBytes);
+    if (!buf) return null;
     const idx = new OffsetIndex();
     for (let at = 0; at < buf.length; at += OFFSET_INDEX_ENTRY_BYTES) {
       const rel = buf.readInt32BE(at);
@@ -134,18 +186,20 @@ export class TimeIndex {
     }
   }
 
-  encode(): Buffer {
+  /** The file image: entries, then the trailer (see the top of this file). */
+  encode(baseOffset: number, logSizeBytes: number): Buffer {
     const buf = Buffer.allocUnsafe(this.timestamps.length * TIME_INDEX_ENTRY_BYTES);
     for (let i = 0; i < this.timestamps.length; i++) {
       const at = i * TIME_INDEX_ENTRY_BYTES;
       buf.writeBigInt64BE(BigInt(this.timestamps[i]!), at);
       buf.writeInt32BE(this.relOffsets[i]!, at + 8);
     }
-    return buf;
+    return withTrailer(buf, TIME_INDEX_ENTRY_BYTES, baseOffset, logSizeBytes);
   }
 
-  static decode(buf: Buffer): TimeIndex | null {
-    if (buf.length % TIME_INDEX_ENTRY_BYTES !== 0) return null;
+  static decode(file: Buffer, logSizeBytes: number, baseOffset: number): TimeIndex | null {
+    const buf = checkedEntries(file, TIME_INDEX_ENTRY_BYTES, baseOffset, logSizeBytes);
+    if (!buf) return null;
     const idx = new TimeIndex();
     for (let at = 0; at < buf.length; at += TIME_INDEX_ENTRY_BYTES) {
       const ts = Number(buf.readBigInt64BE(at));

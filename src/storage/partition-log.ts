@@ -389,7 +389,9 @@ export class PartitionLog {
         continue;
       }
       const fileSizeBytes = await seg.file.size();
-      const r = await seg.rebuild(this.cfg.indexIntervalBytes, true);
+      // The active segment of a log that is not compacted has no offset gaps (the cleaner only
+      // rewrites sealed segments), so there a batch must follow the previous one exactly.
+      const r = await seg.rebuild(this.cfg.indexIntervalBytes, true, isLast && !this.cfg.compact);
       result.segmentsScanned++;
       segs.push(seg);
       if (r.reason !== null) {

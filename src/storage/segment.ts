@@ -213,8 +213,13 @@ export class LogSegment {
    * Rebuilds all in-memory state by scanning the file from the start. With `checkCrc` every batch
    * is fully validated (size, magic, CRC, offset contiguity); the scan stops at the first bad one
    * and reports where valid data ends. The caller decides whether to truncate.
+   *
+   * With `contiguous`, every batch must start exactly at nextOffset (the first at the base
+   * offset): true of every segment never compacted. baseOffset sits outside the CRC, so this is
+   * what catches a damaged or replayed batch whose offset jumps ahead (which would otherwise be
+   * taken for a compaction gap and move logEndOffset).
    */
-  async rebuild(indexIntervalBytes: number, checkCrc: boolean): Promise<SegmentRecovery> {
+  async rebuild(indexIntervalBytes: number, checkCrc: boolean, contiguous = false): Promise<SegmentRecovery> {
     this.resetState();
     const fileSizeBytes = await this.file.size();
     const reader = new ChunkedReader(
@@ -254,8 +259,8 @@ export class LogSegment {
       }
       const header = readBatchHeader(head.buf, head.at);
       // Compaction leaves gaps (removed records), so a batch may start past nextOffset, never before.
-      if (header.baseOffset < this.nextOffset) {
-        reason = `batch at position ${pos} has baseOffset ${header.baseOffset}, expected at least ${this.nextOffset}`;
+      if (header.baseOffset < this.nextOffset || (contiguous && header.baseOffset !== this.nextOffset)) {
+        reason = `batch at position ${pos} has baseOffset ${header.baseOffset}, expected ${contiguous ? '' : 'at least '}${this.nextOffset}`;
         break;
       }
       const lastOffset = header.baseOffset + header.lastOffsetDelta;
@@ -280,8 +285,8 @@ export class LogSegment {
     const idxBytes = await readWholeFile(fs, this.indexPath);
     const timeBytes = await readWholeFile(fs, this.timeIndexPath);
     if (!idxBytes || !timeBytes) return false;
-    const offsetIndex = OffsetIndex.decode(idxBytes, fileSizeBytes);
-    const timeIndex = TimeIndex.decode(timeBytes);
+    const offsetIndex = OffsetIndex.decode(idxBytes, fileSizeBytes, this.baseOffset);
+    const timeIndex = TimeIndex.decode(timeBytes, fileSizeBytes, this.baseOffset);
     const lastEntry = offsetIndex?.last();
     const lastTime = timeIndex?.last();
     if (!offsetIndex || !timeIndex || !lastEntry || !lastTime) return false;
@@ -313,8 +318,8 @@ export class LogSegment {
       this.offsetIndex.append(this.nextOffset - 1 - this.baseOffset, this.lastBatchPosition);
       this.timeIndex.maybeAppend(this.maxTimestampMs, this.offsetOfMaxTimestamp - this.baseOffset);
     }
-    await writeFileAtomic(fs, this.indexPath, this.offsetIndex.encode());
-    await writeFileAtomic(fs, this.timeIndexPath, this.timeIndex.encode());
+    await writeFileAtomic(fs, this.indexPath, this.offsetIndex.encode(this.baseOffset, this.sizeBytes));
+    await writeFileAtomic(fs, this.timeIndexPath, this.timeIndex.encode(this.baseOffset, this.sizeBytes));
   }
 
   /** File position of the first batch whose last offset >= offset (sizeBytes if none). */
