@@ -134,14 +134,9 @@ describe(`kcat ${version ?? '(not installed)'}`, { skip }, () => {
     ['lz4', Compression.Lz4],
     ['zstd', Compression.Zstd],
   ];
-  // librdkafka (<= 2.x, checked with 2.0.2) enables its LZ4 feature only when the broker
-  // advertises FindCoordinator v0 (rdkafka_feature.c: LZ4 depends on {FindCoordinator, 0, 0}, a
-  // stand-in for "broker >= 0.8.2"). Sluice has no FindCoordinator yet, so librdkafka logs
-  // "Broker does not support compression type lz4: not compressing batch" and sends lz4 batches
-  // uncompressed. Records still arrive intact; the codec check is a TODO until FindCoordinator is
-  // served (remove the todo then).
-  const LZ4_TODO =
-    'librdkafka sends lz4 uncompressed: Sluice does not advertise FindCoordinator v0 (librdkafka LZ4 feature dependency)';
+  // librdkafka (<= 2.x) enables its LZ4 feature only when the broker advertises FindCoordinator
+  // v0 (rdkafka_feature.c: LZ4 depends on {FindCoordinator, 0, 0}, a stand-in for "broker >=
+  // 0.8.2"); Sluice serves FindCoordinator, so lz4 batches arrive compressed like the others.
   for (const [name, codec] of codecs) {
     const topic = `kcat-${name}`;
     test(`-z ${name}: produced and read back intact`, async () => {
@@ -153,17 +148,13 @@ describe(`kcat ${version ?? '(not installed)'}`, { skip }, () => {
         for (const r of records) assert.equal(partitionForKey(r.key!, 2), p);
       }
     });
-    test(
-      `-z ${name}: stored batches keep the producer's codec (compressed pass-through)`,
-      { todo: codec === Compression.Lz4 ? LZ4_TODO : false },
-      async () => {
-        for (let p = 0; p < 2; p++) {
-          const { batches } = await readPartition(broker.port, topic, p);
-          assert.ok(batches.length > 0);
-          for (const b of batches)
-            assert.equal(b.compression, codec, `partition ${p} batch at ${b.baseOffset} keeps codec ${name}`);
-        }
-      },
-    );
+    test(`-z ${name}: stored batches keep the producer's codec (compressed pass-through)`, async () => {
+      for (let p = 0; p < 2; p++) {
+        const { batches } = await readPartition(broker.port, topic, p);
+        assert.ok(batches.length > 0);
+        for (const b of batches)
+          assert.equal(b.compression, codec, `partition ${p} batch at ${b.baseOffset} keeps codec ${name}`);
+      }
+    });
   }
 });
