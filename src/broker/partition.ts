@@ -12,6 +12,7 @@
  */
 
 import {
+  BATCH_HEADER_BYTES,
   Compression,
   COMPRESSION_MASK,
   computeBatchCrc,
@@ -25,7 +26,7 @@ import {
 } from '../protocol/records/batch-header.js';
 import { ErrorCode, KafkaError } from '../protocol/errors.js';
 import { DecodeError } from '../protocol/primitives.js';
-import { decodeRecordBatch } from '../protocol/records/record-batch.js';
+import { MIN_RECORD_BYTES, decodeRecordBatch } from '../protocol/records/record-batch.js';
 import type { PartitionLog } from '../storage/index.js';
 import { ProducerStateTable } from './producer-state.js';
 import type { TopicConfigValues } from './config.js';
@@ -43,6 +44,25 @@ const COMPRESSION_NAMES: Record<number, string> = {
   [Compression.Lz4]: 'lz4',
   [Compression.Zstd]: 'zstd',
 };
+
+/**
+ * Header-only checks of a batch's record count (no decompression): Kafka's LogValidator requires
+ * lastOffsetDelta + 1 == recordsCount for client batches, and uncompressed records each take at
+ * least MIN_RECORD_BYTES. Without them a one-record batch claiming 2^31-1 records would be stored
+ * (and claim 2^31 offsets), and only fail later for every consumer that decodes it.
+ */
+function checkRecordCount(records: Buffer, at: number, size: number): void {
+  const h = readBatchHeader(records, at);
+  if (h.recordsCount <= 0 || h.lastOffsetDelta + 1 !== h.recordsCount) {
+    throw new KafkaError(
+      ErrorCode.INVALID_RECORD,
+      `Inconsistent batch offset range [0, ${h.lastOffsetDelta}] and count of records ${h.recordsCount}`,
+    );
+  }
+  if ((h.attributes & COMPRESSION_MASK) === Compression.None && h.recordsCount * MIN_RECORD_BYTES > size - BATCH_HEADER_BYTES) {
+    throw new KafkaError(ErrorCode.CORRUPT_MESSAGE, `batch claims ${h.recordsCount} records in ${size - BATCH_HEADER_BYTES} bytes`);
+  }
+}
 
 export class Partition {
   readonly producers = new ProducerStateTable();
@@ -107,6 +127,7 @@ export class Partition {
       if (size > maxMessageBytes) {
         throw new KafkaError(ErrorCode.MESSAGE_TOO_LARGE, `batch of ${size} bytes exceeds max.message.bytes ${maxMessageBytes}`);
       }
+      checkRecordCount(records, at, size);
       batches.push({ at, size });
       at += size;
     }

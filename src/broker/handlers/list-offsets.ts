@@ -10,6 +10,7 @@
 import { ErrorCode } from '../../protocol/errors.js';
 import { ApiKey } from '../../protocol/generated/index.js';
 import type { ListOffsetsPartitionResponse } from '../../protocol/generated/list-offsets-response.js';
+import { DecodeError } from '../../protocol/primitives.js';
 import { decodeRecordBatch } from '../../protocol/records/record-batch.js';
 import type { Encodable } from '../../protocol/codec-support.js';
 import type { Broker } from '../broker.js';
@@ -68,7 +69,15 @@ export const listOffsetsHandler = defineHandler<Broker, ApiKey.ListOffsets>(ApiK
             }
             default: {
               if (rp.timestamp < 0) return { ...base, errorCode: ErrorCode.INVALID_REQUEST };
-              const f = await offsetForTimestamp(p, rp.timestamp);
+              let f: { offset: number; timestamp: number } | null;
+              try {
+                f = await offsetForTimestamp(p, rp.timestamp);
+              } catch (err) {
+                // The stored batch does not decode (corrupt, or a compression bomb over the
+                // decompression cap): an error for this partition, not a closed connection.
+                if (err instanceof DecodeError) return { ...base, errorCode: ErrorCode.CORRUPT_MESSAGE };
+                throw err;
+              }
               if (f) {
                 offset = f.offset;
                 timestamp = f.timestamp;
