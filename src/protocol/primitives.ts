@@ -21,6 +21,9 @@ export class DecodeError extends Error {
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
+/** Most tagged fields one struct may carry (Kafka's schemas use a few). */
+export const TAGGED_FIELDS_MAX = 4096;
+
 /** Tagged fields we do not know are kept raw so they can be re-encoded or ignored. */
 export interface RawTaggedField {
   tag: number;
@@ -254,6 +257,8 @@ export class Reader {
   taggedFields(onTag?: (tag: number, size: number) => boolean): RawTaggedField[] | undefined {
     const count = this.uvarint();
     this.checkCount(count, 2, 'tagged field');
+    // No schema has more than a handful of tags; a flood of unknown ones would only cost memory.
+    if (count > TAGGED_FIELDS_MAX) throw new DecodeError(`${count} tagged fields exceed the limit of ${TAGGED_FIELDS_MAX}`);
     let unknown: RawTaggedField[] | undefined;
     let lastTag = -1;
     for (let i = 0; i < count; i++) {
