@@ -166,8 +166,8 @@ function fail(errorCode: number, message: string): never {
   throw new HeartbeatError(errorCode, message);
 }
 
-/** Kafka's mapping of a failed group write to the error clients see. */
-export function consumerGroupStoreError(err: unknown): number {
+/** Kafka's mapping of a failed group write (classic or consumer group) to the error clients see. */
+export function groupStoreError(err: unknown): number {
   if (err instanceof KafkaError) {
     switch (err.errorCode) {
       case ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
@@ -282,7 +282,7 @@ export class ConsumerGroupCoordinator {
     } catch (err) {
       this.host.logger.warn(`consumer group ${groupId}: write failed: ${(err as Error).message}`);
       void this.reload(groupId);
-      return consumerGroupStoreError(err);
+      return groupStoreError(err);
     }
   }
 

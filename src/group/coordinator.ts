@@ -34,6 +34,7 @@ import {
   type ConsumerGroupHeartbeatResult,
   type DescribedConsumerGroup,
   type TopicView,
+  groupStoreError,
 } from './consumer-group-coordinator.js';
 import type { ConsumerGroupRecord } from './consumer-group-records.js';
 import type { ConsumerGroup } from './consumer-group.js';
@@ -238,29 +239,6 @@ function syncError(errorCode: number): SyncResult {
   return { errorCode, protocolType: null, protocolName: null, assignment: EMPTY_BUFFER };
 }
 
-/** Kafka's mapping of a failed group-metadata write to the error clients see. */
-function storeError(err: unknown): number {
-  if (err instanceof KafkaError) {
-    switch (err.errorCode) {
-      case ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
-      case ErrorCode.NOT_ENOUGH_REPLICAS:
-      case ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND:
-      case ErrorCode.REQUEST_TIMED_OUT:
-        return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-      case ErrorCode.NOT_LEADER_OR_FOLLOWER:
-      case ErrorCode.KAFKA_STORAGE_ERROR:
-        return ErrorCode.NOT_COORDINATOR;
-      case ErrorCode.MESSAGE_TOO_LARGE:
-      case ErrorCode.RECORD_LIST_TOO_LARGE:
-      case ErrorCode.INVALID_FETCH_SIZE:
-        return ErrorCode.UNKNOWN_SERVER_ERROR;
-      default:
-        return err.errorCode;
-    }
-  }
-  return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-}
-
 /** Kafka's mapping of a failed offset-commit write. */
 function commitError(err: unknown): number {
   if (err instanceof KafkaError) {
@@ -270,7 +248,7 @@ function commitError(err: unknown): number {
       case ErrorCode.INVALID_FETCH_SIZE:
         return ErrorCode.INVALID_COMMIT_OFFSET_SIZE;
       default:
-        return storeError(err);
+        return groupStoreError(err);
     }
   }
   return ErrorCode.COORDINATOR_NOT_AVAILABLE;
@@ -906,7 +884,7 @@ export class GroupCoordinator {
                 `group ${g.groupId}: could not persist static member ${p.groupInstanceId}: ${(err as Error).message}; reverting`,
               );
               if (g.members.get(newMemberId) !== m)
-                return this.respondJoin(m, joinError('', storeError(err)));
+                return this.respondJoin(m, joinError('', groupStoreError(err)));
               const cb = m.joinWaiter;
               m.joinWaiter = null;
               m.protocols = oldProtocols;
@@ -915,7 +893,7 @@ export class GroupCoordinator {
               const back = this.replaceStaticMember(g, m, oldMemberId);
               this.scheduleSession(g, back);
               cb?.({
-                ...joinError('', storeError(err)),
+                ...joinError('', groupStoreError(err)),
                 generationId: g.generationId,
                 protocolType: g.protocolType,
                 protocolName: g.protocolName,
@@ -1229,7 +1207,7 @@ export class GroupCoordinator {
               `group ${g.groupId}: could not persist generation ${generation}: ${(err as Error).message}`,
             );
             if (!g.is('CompletingRebalance') || g.generationId !== generation) return;
-            this.propagateAssignmentError(g, storeError(err));
+            this.propagateAssignmentError(g, groupStoreError(err));
             this.prepareRebalance(g, 'the assignment could not be stored');
           },
         );
@@ -1533,7 +1511,7 @@ export class GroupCoordinator {
       try {
         await this.log.append(this.partitionFor(groupId), records);
       } catch (err) {
-        return { errorCode: storeError(err), topics: [] };
+        return { errorCode: groupStoreError(err), topics: [] };
       }
       for (const d of toDelete) store.delete(d.topic, d.partition);
     }
@@ -1625,7 +1603,7 @@ export class GroupCoordinator {
     } catch (err) {
       g.state = 'Empty';
       g.currentStateTimestamp = previousTimestamp;
-      return storeError(err);
+      return groupStoreError(err);
     }
     this.cancelGroupTimers(g);
     g.offsets.clear();
@@ -1646,7 +1624,7 @@ export class GroupCoordinator {
       await this.log.append(this.partitionFor(cg.groupId), records);
     } catch (err) {
       void this.reloadConsumerGroup(cg.groupId);
-      return storeError(err);
+      return groupStoreError(err);
     }
     cg.offsets.clear();
     this.logger.info(`consumer group ${cg.groupId}: deleted`);
