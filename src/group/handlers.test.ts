@@ -11,23 +11,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { Broker } from '../broker/broker.js';
-import { defaultBrokerConfig } from '../broker/config.js';
-import type { Encodable } from '../protocol/codec-support.js';
+import type { Broker } from '../broker/broker.js';
+import { callApi, startInProcessBroker } from '../broker/in-process.js';
 import { ErrorCode } from '../protocol/errors.js';
-import { ApiKey, apiCodecs } from '../protocol/generated/index.js';
-import { encodeRequestHeader } from '../protocol/generated/request-header.js';
-import { Reader, Writer } from '../protocol/primitives.js';
+import { ApiKey } from '../protocol/generated/index.js';
+import { Writer } from '../protocol/primitives.js';
 import { decodeRecordBatches } from '../protocol/records/record-batch.js';
 import { partitionForGroup } from './coordinator.js';
 import { CONSUMER_OFFSETS_TOPIC } from './group-log.js';
 import { decodeGroupRecord } from './records.js';
 
-type Codecs = typeof apiCodecs;
-type Req<K extends keyof Codecs> = ReturnType<Codecs[K]['decodeRequest']>;
-type Res<K extends keyof Codecs> = ReturnType<Codecs[K]['decodeResponse']>;
 
-const quiet = { info() {}, warn() {}, error() {} };
 const dirs: string[] = [];
 const brokers: Broker[] = [];
 after(async () => {
@@ -36,46 +30,18 @@ after(async () => {
 });
 
 async function startBroker(dataDir?: string): Promise<Broker> {
-  const cfg = defaultBrokerConfig();
-  cfg.dataDir = dataDir ?? mkdtempSync(join(tmpdir(), 'sluice-groups-'));
-  if (!dataDir) dirs.push(cfg.dataDir);
-  cfg.port = 0;
-  cfg.metricsPort = -1;
-  cfg.groupInitialRebalanceDelayMs = 0;
-  cfg.offsetsTopicNumPartitions = 5;
-  const b = new Broker(cfg, quiet);
-  await b.start();
+  const b = await startInProcessBroker({
+    dataDir,
+    configure: (cfg) => {
+      cfg.offsetsTopicNumPartitions = 5;
+    },
+  });
+  if (!dataDir) dirs.push(b.config.dataDir);
   brokers.push(b);
   return b;
 }
 
-let correlation = 1;
-async function call<K extends keyof Codecs>(
-  b: Broker,
-  apiKey: K,
-  version: number,
-  body: Encodable<Req<K>>,
-): Promise<Res<K>> {
-  const codec = apiCodecs[apiKey];
-  const flexible = codec.flexibleMin >= 0 && version >= codec.flexibleMin;
-  const w = new Writer(256);
-  encodeRequestHeader(
-    w,
-    { requestApiKey: apiKey, requestApiVersion: version, correlationId: correlation++, clientId: 'tester' },
-    flexible ? 2 : 1,
-  );
-  (codec.encodeRequest as (w: Writer, v: unknown, version: number) => void)(w, body, version);
-  const out = await b.dispatcher.handleFrame(w.toBuffer(), {
-    id: 1,
-    remoteAddress: '127.0.0.1',
-    remotePort: 5555,
-  });
-  assert.ok(out);
-  const r = new Reader(Buffer.from(out));
-  r.int32();
-  if (flexible) r.taggedFields();
-  return codec.decodeResponse(r, version) as Res<K>;
-}
+const call = callApi;
 
 async function createTopic(b: Broker, name: string, partitions: number) {
   await b.topics.create(name, partitions);

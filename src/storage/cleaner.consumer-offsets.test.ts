@@ -14,21 +14,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { Broker } from '../broker/broker.js';
-import { defaultBrokerConfig } from '../broker/config.js';
+import type { Broker } from '../broker/broker.js';
+import { callApi, startInProcessBroker } from '../broker/in-process.js';
 import { partitionForGroup } from '../group/coordinator.js';
 import { CONSUMER_OFFSETS_TOPIC } from '../group/group-log.js';
-import type { Encodable } from '../protocol/codec-support.js';
-import { ApiKey, apiCodecs } from '../protocol/generated/index.js';
-import { encodeRequestHeader } from '../protocol/generated/request-header.js';
-import { Reader, Writer } from '../protocol/primitives.js';
+import { ApiKey } from '../protocol/generated/index.js';
 import { decodeRecordBatches } from '../protocol/records/record-batch.js';
 
-type Codecs = typeof apiCodecs;
-type Req<K extends keyof Codecs> = ReturnType<Codecs[K]['decodeRequest']>;
-type Res<K extends keyof Codecs> = ReturnType<Codecs[K]['decodeResponse']>;
 
-const quiet = { info() {}, warn() {}, error() {} };
 const dataDir = mkdtempSync(join(tmpdir(), 'sluice-compact-offsets-'));
 const brokers: Broker[] = [];
 after(async () => {
@@ -37,45 +30,17 @@ after(async () => {
 });
 
 async function startBroker(): Promise<Broker> {
-  const cfg = defaultBrokerConfig();
-  cfg.dataDir = dataDir;
-  cfg.port = 0;
-  cfg.metricsPort = -1;
-  cfg.groupInitialRebalanceDelayMs = 0;
-  cfg.offsetsTopicNumPartitions = 3;
-  const b = new Broker(cfg, quiet);
-  await b.start();
+  const b = await startInProcessBroker({
+    dataDir,
+    configure: (cfg) => {
+      cfg.offsetsTopicNumPartitions = 3;
+    },
+  });
   brokers.push(b);
   return b;
 }
 
-let correlation = 1;
-async function call<K extends keyof Codecs>(
-  b: Broker,
-  apiKey: K,
-  version: number,
-  body: Encodable<Req<K>>,
-): Promise<Res<K>> {
-  const codec = apiCodecs[apiKey];
-  const flexible = codec.flexibleMin >= 0 && version >= codec.flexibleMin;
-  const w = new Writer(256);
-  encodeRequestHeader(
-    w,
-    { requestApiKey: apiKey, requestApiVersion: version, correlationId: correlation++, clientId: 'tester' },
-    flexible ? 2 : 1,
-  );
-  (codec.encodeRequest as (w: Writer, v: unknown, version: number) => void)(w, body, version);
-  const out = await b.dispatcher.handleFrame(w.toBuffer(), {
-    id: 1,
-    remoteAddress: '127.0.0.1',
-    remotePort: 5555,
-  });
-  assert.ok(out);
-  const r = new Reader(Buffer.from(out));
-  r.int32();
-  if (flexible) r.taggedFields();
-  return codec.decodeResponse(r, version) as Res<K>;
-}
+const call = callApi;
 
 async function commit(b: Broker, partitionIndex: number, offset: number): Promise<void> {
   const c = await call(b, ApiKey.OffsetCommit, 8, {
