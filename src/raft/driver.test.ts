@@ -50,6 +50,7 @@ class Harness {
   readonly drivers = new Map<number, RaftDriver>();
   readonly applied = new Map<number, Applied[]>();
   readonly warnings: string[] = [];
+  readonly snapshotsLoaded: { id: number; index: number }[] = [];
   voters: PeerAddress[] = [];
   constructor(readonly dir: string) {}
 
@@ -59,13 +60,18 @@ class Harness {
   }
 
   async start(id: number): Promise<RaftDriver> {
-    const applied: Applied[] = [];
-    this.applied.set(id, applied);
+    this.applied.set(id, []);
+    // The "state machine" is the list of applied entries; a snapshot is that list as JSON.
     const d = await RaftDriver.start({
       id,
       voters: this.voters,
       dataDir: path.join(this.dir, `node-${id}`),
-      apply: (e) => applied.push({ index: e.index, term: e.term, data: decoder.decode(e.data) }),
+      apply: (e) =>
+        this.applied.get(id)!.push({ index: e.index, term: e.term, data: decoder.decode(e.data) }),
+      loadSnapshot: (snap) => {
+        this.snapshotsLoaded.push({ id, index: snap.index });
+        this.applied.set(id, JSON.parse(decoder.decode(snap.data)) as Applied[]);
+      },
       logger: { warn: (msg) => this.warnings.push(msg) },
     });
     d.on('fatal', (err) => this.warnings.push(`fatal ${id}: ${err.message}`));
@@ -124,6 +130,14 @@ class Harness {
     );
   }
 
+  /** Snapshots a node's state machine at its applied index. */
+  compact(id: number): number {
+    const d = this.drivers.get(id)!;
+    const index = d.status().appliedIndex;
+    assert.ok(d.compact(index, Buffer.from(JSON.stringify(this.applied.get(id)))));
+    return index;
+  }
+
   async stopAll(): Promise<void> {
     for (const id of [...this.drivers.keys()]) await this.stop(id);
   }
@@ -146,7 +160,7 @@ describe('RaftDriver: 3 nodes over TCP with files on disk', () => {
     await fsp.rm(tmp, { recursive: true, force: true });
   });
 
-  test('elects a leader', async () => {
+  test('elects a leader', async (t) => {
     for (const v of h.voters) await h.start(v.id);
     const t0 = Date.now();
     const leader = await h.waitLeader();
@@ -154,7 +168,7 @@ describe('RaftDriver: 3 nodes over TCP with files on disk', () => {
     assert.equal(s.role, 'leader');
     assert.deepEqual([...s.voters].sort(), [1, 2, 3]);
     assert.ok(s.term >= 1);
-    console.log(`# leader ${leader.id} term ${s.term} after ${Date.now() - t0} ms`);
+    t.diagnostic(`leader ${leader.id} term ${s.term} after ${Date.now() - t0} ms`);
   });
 
   test('200 proposals commit and apply in the same order on all 3', async () => {
@@ -212,7 +226,7 @@ describe('RaftDriver: 3 nodes over TCP with files on disk', () => {
 
   let stoppedId = 0;
 
-  test('stopping the leader: a new leader within seconds, proposals continue', async () => {
+  test('stopping the leader: a new leader within seconds, proposals continue', async (t) => {
     const old = await h.waitLeader();
     stoppedId = old.id;
     const oldTerm = old.status().term;
@@ -220,7 +234,7 @@ describe('RaftDriver: 3 nodes over TCP with files on disk', () => {
     await h.stop(old.id);
     const next = await h.waitLeader(15_000);
     const ms = Date.now() - t0;
-    console.log(`# new leader ${next.id} term ${next.status().term} after ${ms} ms`);
+    t.diagnostic(`new leader ${next.id} term ${next.status().term} after ${ms} ms`);
     assert.notEqual(next.id, old.id);
     assert.ok(next.status().term > oldTerm);
     assert.ok(ms < 10_000, `failover took ${ms} ms`);
@@ -247,6 +261,39 @@ describe('RaftDriver: 3 nodes over TCP with files on disk', () => {
     assert.ok(leader.status().commitIndex >= agreed[agreed.length - 1]!.index);
   });
 
+  test('a node that missed compacted entries catches up by snapshot', async () => {
+    const leader = await h.waitLeader();
+    const lagging = h.voters.map((v) => v.id).find((id) => id !== leader.id)!;
+    const live = h.voters.map((v) => v.id).filter((id) => id !== lagging);
+    await h.stop(lagging);
+    const base = agreed.length;
+    for (let i = 0; i < 30; i++) await h.propose(`s${i}`);
+    await h.waitApplied(live, base + 30);
+    for (const id of live) h.compact(id);
+    const snapIndex = leader.status().snapshotIndex;
+    assert.ok(snapIndex > 0);
+    await h.start(lagging);
+    await waitFor('the lagging node to load the snapshot', 15_000, () =>
+      h.snapshotsLoaded.some((s) => s.id === lagging && s.index >= snapIndex),
+    );
+    await h.waitApplied([lagging], base + 30);
+    agreed = [...h.applied.get(live[0]!)!];
+    assert.deepEqual(h.applied.get(lagging)!.slice(0, agreed.length), agreed);
+    assert.deepEqual(h.applied.get(live[1]!)!.slice(0, agreed.length), agreed);
+    // Its own store compacted too: the snapshot came to disk as a new log generation.
+    assert.ok(h.drivers.get(lagging)!.status().snapshotIndex >= snapIndex);
+  });
+
+  test('catch-up after a plain restart (no snapshot needed)', async () => {
+    await h.stop(stoppedId);
+    await h.start(stoppedId);
+    await h.waitApplied([stoppedId], agreed.length);
+    assert.deepEqual(h.applied.get(stoppedId)!.slice(0, agreed.length), agreed);
+    const leader = await h.waitLeader();
+    assert.equal(h.drivers.size, 3);
+    assert.ok(leader.status().commitIndex >= agreed[agreed.length - 1]!.index);
+  });
+
   test('all three restart from disk: log and commit survive', async () => {
     const lastIndex = agreed[agreed.length - 1]!.index;
     await h.stopAll();
@@ -261,7 +308,13 @@ describe('RaftDriver: 3 nodes over TCP with files on disk', () => {
       );
       const s = await store.recover();
       await store.close();
-      const data = s.entries.filter((e) => e.kind === 'data').map((e) => decoder.decode(e.data));
+      const fromSnapshot = s.snapshot
+        ? (JSON.parse(decoder.decode(s.snapshot.data)) as Applied[]).map((a) => a.data)
+        : [];
+      const data = [
+        ...fromSnapshot,
+        ...s.entries.filter((e) => e.kind === 'data').map((e) => decoder.decode(e.data)),
+      ];
       assert.deepEqual(
         data.slice(0, agreed.length),
         agreed.map((a) => a.data),
