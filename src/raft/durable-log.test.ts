@@ -124,6 +124,7 @@ describe('DurableRaftLog', () => {
       let log: LogEntry[] = [];
       let term = 1;
       let id = 1;
+      const inflight: Promise<void>[] = [];
       for (let step = 0; step < 60; step++) {
         const lastIndex = snapIndex + log.length;
         let write: PersistWrite;
@@ -199,8 +200,12 @@ describe('DurableRaftLog', () => {
         }
         sim.submit(write, 0);
         sim.completeDue(0);
-        await store.write(write);
+        // Half the writes queue behind earlier ones, so they share an fsync (group commit).
+        const done = store.write(write);
+        if (prng.chance(0.5)) await done;
+        else inflight.push(done);
         if (prng.chance(0.15)) {
+          await Promise.all(inflight.splice(0));
           await store.close();
           const reopened = await open(fs);
           assert.equal(
@@ -214,6 +219,7 @@ describe('DurableRaftLog', () => {
         }
       }
       assert.equal(snapTerm >= 0, true);
+      await Promise.all(inflight.splice(0));
       await store.close();
       const final = await open(fs);
       assert.deepEqual(norm(final.state), norm(sim.durableState()), `seed ${seed} final`);

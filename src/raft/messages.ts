@@ -1,8 +1,8 @@
 /**
- * The messages Raft nodes exchange, as plain typed objects. Encoding them on the wire is the
- * transport's job and comes later.
+ * The messages Raft nodes exchange, as plain typed objects. Their wire encoding is codec.ts and
+ * they travel over transport.ts (the controller listener).
  *
- * Mapping onto KRaft (KIP-595, KIP-996) when the network layer lands:
+ * Mapping onto KRaft (KIP-595, KIP-996; the wire-level version is in codec.ts):
  * - `PreVote` / `Vote` and their responses are KRaft's Vote RPC (KIP-996 adds the PreVote flag);
  *   `term` is KRaft's epoch (leader epoch), `lastLogIndex/lastLogTerm` are lastOffset/lastOffsetEpoch.
  * - `AppendEntries` is push-based here, KRaft's Fetch is pull-based: a follower's Fetch(fetchOffset,
