@@ -462,7 +462,6 @@ class GatedFs implements LogFileSystem {
   }
   async open(p: string): Promise<LogFile> {
     const f = await this.inner.open(p);
-    // biome-ignore lint/complexity/noUselessThisAlias: used inside the object literal below
     const gate = this;
     return {
       path: f.path,
