@@ -9,8 +9,10 @@
  * Outbound: one connection per peer, opened lazily and kept; on error it is closed and reopened
  * after an exponential backoff with jitter (reset by a successful connect). Each peer has a
  * bounded send queue; when it is full new messages are dropped and counted — Raft tolerates loss,
- * and a slow or dead peer must not make us buffer without bound. Messages queued while the peer
- * is unreachable wait there (still bounded) and go out after reconnecting.
+ * and a slow or dead peer must not make us buffer without bound. When a connection closes or a
+ * connect fails, its queue is dropped too (as etcd's transport does): a burst of stale messages
+ * after a reconnect helps nobody, and Raft's heartbeats and probes resend what is still needed.
+ * Messages sent while the (re)connect is pending wait for it.
  *
  * Inbound: any number of connections. A frame that is too large, a bad Hello, a message that does
  * not decode or claims another sender closes that connection only; the node carries on.
@@ -149,6 +151,10 @@ class PeerLink {
       if (this.socket !== s) return;
       this.socket = undefined;
       this.connected = false;
+      // What was queued is stale by the time we reconnect; the leader's heartbeats and probes
+      // regenerate whatever is still needed. Delivering it late would only be noise.
+      this.t.stats.dropped += this.queue.length;
+      this.queue = [];
       this.scheduleReconnect();
     });
   }
@@ -159,7 +165,7 @@ class PeerLink {
     this.backoffMs = Math.min(this.t.backoff.max, this.backoffMs * 2);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
-      // Reconnect only when there is something to say; send() reconnects otherwise.
+      // Reconnect only when there is something to say; the next send() reconnects otherwise.
       if (this.queue.length > 0) this.connect();
     }, delay);
     this.reconnectTimer.unref?.();
