@@ -337,3 +337,34 @@ describe('RaftDriver: 3 nodes over TCP with files on disk', () => {
     );
   });
 });
+
+describe('RaftDriver: single-node quorum (the default without --voters)', () => {
+  test('elects itself, commits, and recovers from disk', async () => {
+    const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'sluice-raft1-'));
+    const applied: string[] = [];
+    const opts = {
+      id: 1,
+      voters: [{ id: 1, host: '127.0.0.1', port: 0 }],
+      dataDir: tmp,
+      apply: (e: { data: Uint8Array }) => applied.push(decoder.decode(e.data)),
+      logger: { warn: () => {} },
+    };
+    try {
+      let d = await RaftDriver.start(opts);
+      await waitFor('leadership', 10_000, () => d.status().role === 'leader');
+      for (let i = 0; i < 20; i++) await d.propose(Buffer.from(`x${i}`));
+      assert.equal(applied.length, 20);
+      await d.stop();
+      applied.length = 0;
+      d = await RaftDriver.start(opts);
+      await waitFor('replay after restart', 10_000, () => applied.length === 20);
+      assert.deepEqual(
+        applied,
+        Array.from({ length: 20 }, (_, i) => `x${i}`),
+      );
+      await d.stop();
+    } finally {
+      await fsp.rm(tmp, { recursive: true, force: true });
+    }
+  });
+});
