@@ -36,7 +36,8 @@ const fmtInt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString
 const fmt1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const fmtMs = (x: number) =>
   Number.isFinite(x) ? (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)) : '–';
-const fmtRatio = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? `${x.toFixed(2)}×` : '');
+const fmtRatio = (x: number | undefined) =>
+  x !== undefined && Number.isFinite(x) ? `${x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)}×` : '';
 
 export const COLUMNS = [
   'workload',

@@ -19,6 +19,9 @@
  *   --java-idempotence   leave the Java producer's default enable.idempotence=true for acks=all
  *                        (default: enable.idempotence=false for both brokers; see docs/benchmarks.md)
  *   --skip-limits --skip-startup --skip-profile --profile-records N --no-docs
+ *   --merge FILE         start from an earlier results file (e.g. scripts/bench/results/latest.json):
+ *                        its measurements of the (table, workload) pairs run now are replaced, the
+ *                        rest kept, as are its limits/startup/profile when skipped now
  */
 
 import { execSync } from 'node:child_process';
@@ -80,6 +83,7 @@ const { values: opt } = parseArgs({
     'profile-records': { type: 'string', default: '300000' },
     'startup-runs': { type: 'string', default: '10' },
     'no-docs': { type: 'boolean', default: false },
+    merge: { type: 'string', default: '' },
   },
 });
 
@@ -713,8 +717,36 @@ async function main(): Promise<void> {
   const loadEnd = loadAverage();
   const finished = new Date();
 
-  const tables = Object.fromEntries(TABLES.map((t) => [t, rowsFor(t)])) as Record<Durability, Row[]>;
-  for (const t of TABLES) {
+  let startedAt = started;
+  let loadAtStart = loadStart;
+  if (opt.merge) {
+    const prior = JSON.parse(readFileSync(opt.merge, 'utf8'), (_k, v) => (v === null ? Number.NaN : v)) as {
+      started: string;
+      loadStart: [number, number, number];
+      limits?: Limits;
+      startup?: Awaited<ReturnType<typeof measureStartup>>;
+      profile?: ProfileSummary;
+      startMs: Record<string, number[]>;
+      measurements: Measurement[];
+      commands: Record<string, string>;
+    };
+    const ran = new Set(measurements.map((m) => `${m.table}|${m.workload}`));
+    const kept = prior.measurements.filter((m) => !ran.has(`${m.table}|${m.workload}`));
+    measurements.unshift(...kept);
+    for (const [k, v] of Object.entries(prior.commands)) if (!commands.has(k)) commands.set(k, v);
+    for (const [k, v] of Object.entries(prior.startMs)) startMs[k] = [...v, ...(startMs[k] ?? [])];
+    limits ??= prior.limits;
+    startup ??= prior.startup;
+    profile ??= prior.profile;
+    startedAt = new Date(prior.started);
+    loadAtStart = prior.loadStart;
+    progress(`merged ${kept.length} measurements from ${opt.merge}`);
+  }
+  const allTables = (['defaults', 'fsync'] as Durability[]).filter((t) =>
+    measurements.some((m) => m.table === t),
+  );
+  const tables = Object.fromEntries(allTables.map((t) => [t, rowsFor(t)])) as Record<Durability, Row[]>;
+  for (const t of allTables) {
     console.log(
       `\n${t === 'defaults' ? "Each broker's defaults" : 'fsync before acknowledging, for all'} (median of runs; ${RECORDS.toLocaleString('en-US')} records per target row, ${OTHER_RECORDS.toLocaleString('en-US')} per other produce row)\n`,
     );
@@ -722,16 +754,16 @@ async function main(): Promise<void> {
   }
   const targets = targetLines(tables, startup);
   console.log(`\nTargets:\n${targets.map((t) => `- ${t}`).join('\n')}`);
-  console.log(`\nload average at start ${loadStart.join(' ')}, at end ${loadEnd.join(' ')}`);
+  console.log(`\nload average at start ${loadAtStart.join(' ')}, at end ${loadEnd.join(' ')}`);
 
   const resultsDir = join(BENCH_DIR, 'results');
   mkdirSync(resultsDir, { recursive: true });
   const raw = {
-    started: started.toISOString(),
+    started: startedAt.toISOString(),
     finished: finished.toISOString(),
     options: opt,
     env,
-    loadStart,
+    loadStart: loadAtStart,
     loadEnd,
     limits,
     startup,
@@ -749,9 +781,9 @@ async function main(): Promise<void> {
     startup,
     profile,
     targets,
-    loadStart,
+    loadStart: loadAtStart,
     loadEnd,
-    started,
+    started: startedAt,
     finished,
     natsSync,
   });
@@ -781,7 +813,7 @@ function targetLines(tables: Partial<Record<Durability, Row[]>>, startup?: { med
     ok === undefined ? 'not measured' : ok ? '**met**' : '**not met**';
   const ratio = (a?: number, b?: number) =>
     a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) ? a / b : undefined;
-  const fmt = (x?: number) => (x === undefined ? '–' : `${x.toFixed(2)}×`);
+  const fmt = (x?: number) => (x === undefined ? '–' : `${x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)}×`);
   {
     const s = findRow(tables.fsync, '1k-1p-all', 'produce', 'sluice', 'java');
     const k = findRow(tables.fsync, '1k-1p-all', 'produce', 'kafka', 'java');
@@ -966,7 +998,7 @@ function writeDocs(d: {
 
 function settingsText(natsSync: boolean): string {
   return [
-    `- Records: ${RECORDS.toLocaleString('en-US')} per row behind a target (fsync table: produce 1 KiB 1 partition acks=all, end-to-end; defaults table: consume), ${OTHER_RECORDS.toLocaleString('en-US')} per other produce row; 1 KiB or 100 B each (random capital letters, no key, no compression). Rows behind a target run ${TARGET_RUNS} times, the others ${RUNS}; each figure is the median of its runs (the "runs" column: successful/attempted).`,
+    `- Records: ${RECORDS.toLocaleString('en-US')} per row behind a target (fsync table: produce 1 KiB 1 partition acks=all, end-to-end; defaults table: consume), ${OTHER_RECORDS.toLocaleString('en-US')} per other produce row; 1 KiB or 100 B each (random capital letters, no key, no compression). Each figure is the median of its runs; the "runs" column says how many succeeded of how many were attempted (rows behind a target: ${TARGET_RUNS}).`,
     "- Every row starts its system with a fresh data directory in the temp dir (same ext4 file system for all) on 127.0.0.1 and stops it afterwards. A produce row's broker serves the Java tool first, then kafkajs (peak RSS is VmHWM when the row ends, so a kafkajs row includes the Java run before it). The consume row fills the log first (ProducerPerformance acks=1; nats.js/node-redis for the others), then reads it from the start; page cache is warm for all.",
     `- Java producer: Kafka ${KAFKA_VERSION}'s defaults (batch.size 16384, linger.ms 5, max.in.flight 5, buffer.memory 32 MiB), acks as stated${opt['java-idempotence'] ? '' : ', and `enable.idempotence=false` for acks=all on both brokers (see "Known problems")'}. Records/s and latency are the tool's own figures (latency: send() to callback, whole ms).`,
     '- ConsumerPerformance: records/s is its fetch.nMsg.sec (after the group join); one consumer, fetch.max.bytes defaults.',
