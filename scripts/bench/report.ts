@@ -167,9 +167,10 @@ export function barChartSvg(
   groups: BarGroup[],
   opts: { log?: boolean } = {},
 ): string {
-  const W = 860;
-  const labelW = 300;
-  const plotW = W - labelW - 110;
+  const longest = Math.max(...groups.flatMap((g) => g.bars.map((b) => b.label.length)), 10);
+  const labelW = Math.max(200, Math.ceil(longest * 6.6) + 12);
+  const plotW = 420;
+  const W = labelW + plotW + 280;
   const barH = 16;
   const gap = 4;
   const groupGap = 18;
@@ -178,7 +179,11 @@ export function barChartSvg(
   const max = Math.max(...values, 1);
   const min = Math.min(...values, max);
   const lo = opts.log ? 10 ** Math.floor(Math.log10(min)) : 0;
-  const hi = opts.log ? 10 ** Math.ceil(Math.log10(max)) : max * 1.05;
+  const niceCeil = (x: number) => {
+    const e = 10 ** Math.floor(Math.log10(x));
+    return ([1, 2, 2.5, 5, 10].find((m) => m * e >= x) ?? 10) * e;
+  };
+  const hi = opts.log ? 10 ** Math.ceil(Math.log10(max)) : niceCeil(max * 1.02);
   const scale = (x: number) =>
     opts.log
       ? ((Math.log10(Math.max(x, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * plotW

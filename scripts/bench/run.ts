@@ -537,7 +537,7 @@ function rowsFor(table: Durability): Row[] {
         first.kind === 'e2e-seq'
           ? 'EndToEndLatency (1 in flight)'
           : first.kind === 'ack-rate'
-            ? `ProducerPerformance --throughput ${E2E_RATE} (ack latency)`
+            ? `ProducerPerformance at ${E2E_RATE.toLocaleString('en-US')}/s (ack latency)`
             : (GENERATOR_LABEL[first.generator] ?? first.generator);
       const unsupported = g.find((m) => m.result.error?.startsWith('unsupported:'));
       rows.push({
