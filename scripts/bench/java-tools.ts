@@ -114,6 +114,8 @@ export interface ProducerPerfOptions {
   /** Further producer properties (key=value). */
   props: string[];
   timeoutMs: number;
+  /** Records left out of the figures (--warmup-records): the tool then reports a steady state. */
+  warmupRecords?: number;
 }
 
 export function producerPerfArgs(o: ProducerPerfOptions, bootstrapText = o.bootstrap): string[] {
@@ -126,6 +128,7 @@ export function producerPerfArgs(o: ProducerPerfOptions, bootstrapText = o.boots
     String(o.recordSize),
     '--throughput',
     String(o.throughput),
+    ...(o.warmupRecords ? ['--warmup-records', String(o.warmupRecords)] : []),
     '--command-property',
     `bootstrap.servers=${bootstrapText}`,
     `acks=${o.acks}`,
@@ -136,29 +139,31 @@ export function producerPerfArgs(o: ProducerPerfOptions, bootstrapText = o.boots
 // "200000 records sent, 49455.98 records/sec (48.30 MB/sec), 489.77 ms avg latency,
 //  677.00 ms max latency, 506 ms 50th, 647 ms 95th, 670 ms 99th, 674 ms 99.9th."
 const PP_FINAL =
-  /(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99.9th/;
+  /(\d+) (steady state )?records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99.9th/g;
 
 export async function producerPerformance(o: ProducerPerfOptions): Promise<ToolResult> {
   const main = 'org.apache.kafka.tools.ProducerPerformance';
   const args = producerPerfArgs(o);
   const command = javaCommand(main, producerPerfArgs(o, 'HOST:PORT'));
   const r = await exec('java', javaArgs(main, args), { timeoutMs: o.timeoutMs });
-  const m = PP_FINAL.exec(r.stdout);
+  // With --warmup-records the tool prints a second, "steady state" summary: prefer it.
+  const all = [...r.stdout.matchAll(PP_FINAL)];
+  const m = all.find((x) => x[2]) ?? all[all.length - 1];
   if (!m || r.code !== 0) return failed(command, r);
   // Retried errors (e.g. OUT_OF_ORDER_SEQUENCE_NUMBER) still count: the run was not clean.
   const retried = (r.stderr.match(/Got error produce response/g) ?? []).length;
-  const rps = Number(m[2]);
+  const rps = Number(m[3]);
   return {
-    ok: Number(m[1]) === o.records,
+    ok: Number(m[1]) === o.records - (m[2] ? (o.warmupRecords ?? 0) : 0),
     error: retried ? `${retried} produce errors retried, first: ${firstError(r)}` : undefined,
     recordsPerSec: rps,
     mibPerSec: (rps * o.recordSize) / (1024 * 1024),
-    avgMs: Number(m[4]),
-    maxMs: Number(m[5]),
-    p50Ms: Number(m[6]),
-    p99Ms: Number(m[8]),
-    p999Ms: Number(m[9]),
-    extra: { p95Ms: Number(m[7]), retriedErrors: retried },
+    avgMs: Number(m[5]),
+    maxMs: Number(m[6]),
+    p50Ms: Number(m[7]),
+    p99Ms: Number(m[9]),
+    p999Ms: Number(m[10]),
+    extra: { p95Ms: Number(m[8]), retriedErrors: retried, steadyState: m[2] ? 1 : 0 },
     command,
     seconds: r.ms / 1000,
   };

@@ -475,6 +475,7 @@ async function measureE2e(table: Durability, run: number, w: Workload, system: S
           recordSize: w.size,
           acks: w.acks,
           throughput: E2E_RATE,
+          warmupRecords: E2E_RATE,
           props: javaProps(w.acks),
           timeoutMs: 120_000 + E2E_SECONDS * 2000,
         };
@@ -1003,7 +1004,7 @@ function settingsText(natsSync: boolean): string {
     `- Java producer: Kafka ${KAFKA_VERSION}'s defaults (batch.size 16384, linger.ms 5, max.in.flight 5, buffer.memory 32 MiB), acks as stated${opt['java-idempotence'] ? '' : ', and `enable.idempotence=false` for acks=all on both brokers (see "Known problems")'}. Records/s and latency are the tool's own figures (latency: send() to callback, whole ms).`,
     '- ConsumerPerformance: records/s is its fetch.nMsg.sec (after the group join); one consumer, fetch.max.bytes defaults.',
     '- kafkajs: each send() carries one 16 KiB batch per partition, at most 5 send() calls outstanding, idempotent off; consumer with a fresh group, maxBytesPerPartition 1 MiB. nats.js: async `js.publish` with 500 outstanding (best of 50/200/500/2,000/10,000 on this machine), one stream per partition (subject T.p, file storage); consumer: ordered consumer, 1 MiB worth of messages per pull. node-redis: XADD with 500 outstanding (pipelined; likewise chosen), one key per partition; consumer: XRANGE COUNT 1 MiB worth.',
-    `- End-to-end: the Node harness sends ${E2E_RATE.toLocaleString('en-US')} records/s for ${E2E_SECONDS} s (1 KiB, acks=all) while a consumer in the same process follows the log; latency is receipt minus the scheduled send time; the first second is excluded. Kafka's EndToEndLatency keeps one record in flight (no rate option; ${E2E_SEQ_RECORDS.toLocaleString('en-US')} records, whole ms). ProducerPerformance --throughput ${E2E_RATE} gives the acknowledgement latency at that rate.`,
+    `- End-to-end: the Node harness sends ${E2E_RATE.toLocaleString('en-US')} records/s for ${E2E_SECONDS} s (1 KiB, acks=all) while a consumer in the same process follows the log; latency is receipt minus the scheduled send time; the first second is excluded. Kafka's EndToEndLatency keeps one record in flight (no rate option; ${E2E_SEQ_RECORDS.toLocaleString('en-US')} records, whole ms). ProducerPerformance --throughput ${E2E_RATE} --warmup-records ${E2E_RATE} gives the acknowledgement latency at that rate after the first second (its steady-state figures).`,
     '- Sluice: `node bin/sluice.js start --set group.initial.rebalance.delay.ms=0` (as the reference Kafka), fsync table adds `--set log.flush.interval.messages=1`. Kafka: compat/kafka-reference.ts, fsync table creates topics with `flush.messages=1`. Redis: `redis-server --port P --bind 127.0.0.1 --dir D` (built-in defaults), fsync table adds `--appendonly yes --appendfsync always`.',
     `- NATS: \`nats-server -c\` with \`jetstream { store_dir }\`; ${natsSync ? 'the fsync table adds `sync_interval: always`.' : "the fsync table needs `sync_interval: always`, which this nats-server (Debian 12's 2.9.10) does not have (NATS 2.10+): its fsync rows are marked n/a."}`,
     '- Acks: JetStream and Redis have one acknowledgement mode on a single server, so their acks=1 and acks=all rows run the same configuration.',
