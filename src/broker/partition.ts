@@ -59,8 +59,14 @@ function checkRecordCount(records: Buffer, at: number, size: number): void {
       `Inconsistent batch offset range [0, ${h.lastOffsetDelta}] and count of records ${h.recordsCount}`,
     );
   }
-  if ((h.attributes & COMPRESSION_MASK) === Compression.None && h.recordsCount * MIN_RECORD_BYTES > size - BATCH_HEADER_BYTES) {
-    throw new KafkaError(ErrorCode.CORRUPT_MESSAGE, `batch claims ${h.recordsCount} records in ${size - BATCH_HEADER_BYTES} bytes`);
+  if (
+    (h.attributes & COMPRESSION_MASK) === Compression.None &&
+    h.recordsCount * MIN_RECORD_BYTES > size - BATCH_HEADER_BYTES
+  ) {
+    throw new KafkaError(
+      ErrorCode.CORRUPT_MESSAGE,
+      `batch claims ${h.recordsCount} records in ${size - BATCH_HEADER_BYTES} bytes`,
+    );
   }
 }
 
@@ -113,6 +119,33 @@ export class Partition {
    * Throws KafkaError with the code Kafka would answer.
    */
   async appendBatches(records: Buffer, acks: number): Promise<AppendOutcome> {
+    // Validation, the idempotence check, the append and the producer-state update run as one
+    // serialized step per partition, entered synchronously in request order: pipelined batches of
+    // one idempotent producer (Java's default is 5 in flight) are checked against each other's
+    // sequences exactly as they were sent. The fsync stays outside so group commit still batches.
+    const appended = await this.serialized(() => this.validateAndAppend(records));
+    const flushMessages = Number(this.config['flush.messages']);
+    // A duplicate waits for the fsync too: its original may still be in flight to disk.
+    if (acks === -1 || flushMessages <= 1) await this.log.flush();
+    if (!appended.duplicate) this.notifyWaiters();
+    return {
+      baseOffset: appended.baseOffset,
+      logAppendTimeMs: appended.logAppendTimeMs,
+      logStartOffset: this.log.logStartOffset,
+    };
+  }
+
+  private appendChain: Promise<unknown> = Promise.resolve();
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.appendChain.then(fn, fn);
+    this.appendChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async validateAndAppend(
+    records: Buffer,
+  ): Promise<{ baseOffset: number; logAppendTimeMs: number; duplicate: boolean }> {
     const maxMessageBytes = Number(this.config['max.message.bytes']);
     const batches: { at: number; size: number }[] = [];
     let at = 0;
@@ -121,20 +154,26 @@ export class Partition {
       try {
         size = validateBatchAt(records, at, records.length);
       } catch (err) {
-        if (err instanceof DecodeError && /exceeds the limit/.test(err.message)) throw new KafkaError(ErrorCode.MESSAGE_TOO_LARGE);
+        if (err instanceof DecodeError && /exceeds the limit/.test(err.message))
+          throw new KafkaError(ErrorCode.MESSAGE_TOO_LARGE);
         throw new KafkaError(ErrorCode.CORRUPT_MESSAGE, (err as Error).message);
       }
       if (size > maxMessageBytes) {
-        throw new KafkaError(ErrorCode.MESSAGE_TOO_LARGE, `batch of ${size} bytes exceeds max.message.bytes ${maxMessageBytes}`);
+        throw new KafkaError(
+          ErrorCode.MESSAGE_TOO_LARGE,
+          `batch of ${size} bytes exceeds max.message.bytes ${maxMessageBytes}`,
+        );
       }
       checkRecordCount(records, at, size);
       batches.push({ at, size });
       at += size;
     }
-    if (batches.length === 0) throw new KafkaError(ErrorCode.CORRUPT_MESSAGE, 'produce request has no record batch');
+    if (batches.length === 0)
+      throw new KafkaError(ErrorCode.CORRUPT_MESSAGE, 'produce request has no record batch');
     // Kafka's produce path accepts one batch per partition from v3 clients; several are fine here.
     const first = readBatchHeader(records, batches[0]!.at);
-    if (first.attributes & 0x20) throw new KafkaError(ErrorCode.INVALID_RECORD, 'clients may not write control batches');
+    if (first.attributes & 0x20)
+      throw new KafkaError(ErrorCode.INVALID_RECORD, 'clients may not write control batches');
     const compression = first.attributes & COMPRESSION_MASK;
     if (!(compression in COMPRESSION_NAMES)) throw new KafkaError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE);
     if (this.config['cleanup.policy'].split(',').some((p) => p.trim() === 'compact')) {
@@ -159,11 +198,19 @@ export class Partition {
     // Idempotence: checked per batch against the producer's last five.
     const idempotent = first.producerId >= 0 && first.baseSequence >= 0;
     if (idempotent) {
-      if (batches.length !== 1) throw new KafkaError(ErrorCode.INVALID_RECORD, 'idempotent produce must carry one batch per partition');
-      const c = this.producers.check(first.producerId, first.producerEpoch, first.baseSequence, first.lastOffsetDelta);
-      if (c.kind === 'duplicate') {
-        return { baseOffset: c.batch.firstOffset, logAppendTimeMs: -1, logStartOffset: this.log.logStartOffset };
-      }
+      if (batches.length !== 1)
+        throw new KafkaError(
+          ErrorCode.INVALID_RECORD,
+          'idempotent produce must carry one batch per partition',
+        );
+      const c = this.producers.check(
+        first.producerId,
+        first.producerEpoch,
+        first.baseSequence,
+        first.lastOffsetDelta,
+      );
+      if (c.kind === 'duplicate')
+        return { baseOffset: c.batch.firstOffset, logAppendTimeMs: -1, duplicate: true };
       if (c.kind === 'error') throw new KafkaError(c.errorCode, c.message);
     }
 
@@ -176,7 +223,10 @@ export class Partition {
       const beforeMaxMs = Number(this.config['message.timestamp.before.max.ms']);
       for (const b of batches) {
         const h = readBatchHeader(records, b.at);
-        if (h.maxTimestamp - now > afterMaxMs || (h.baseTimestamp >= 0 && now - h.baseTimestamp > beforeMaxMs)) {
+        if (
+          h.maxTimestamp - now > afterMaxMs ||
+          (h.baseTimestamp >= 0 && now - h.baseTimestamp > beforeMaxMs)
+        ) {
           throw new KafkaError(
             ErrorCode.INVALID_TIMESTAMP,
             `Timestamp ${h.maxTimestamp > now ? h.maxTimestamp : h.baseTimestamp} of a record is out of range: more than message.timestamp.after.max.ms (${afterMaxMs}) ahead of or message.timestamp.before.max.ms (${beforeMaxMs}) behind the broker's time ${now}`,
@@ -204,14 +254,7 @@ export class Partition {
         first.maxTimestamp,
       );
     }
-    const flushMessages = Number(this.config['flush.messages']);
-    if (acks === -1 || flushMessages <= 1) await this.log.flush();
-    this.notifyWaiters();
-    return {
-      baseOffset: result.baseOffset,
-      logAppendTimeMs: logAppendTime ? now : -1,
-      logStartOffset: this.log.logStartOffset,
-    };
+    return { baseOffset: result.baseOffset, logAppendTimeMs: logAppendTime ? now : -1, duplicate: false };
   }
 
   /** Registers a one-shot callback run at the next append; returns a function that cancels it. */
