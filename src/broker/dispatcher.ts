@@ -18,6 +18,9 @@ import { type RequestHeader, decodeRequestHeader } from '../protocol/generated/r
 import { DecodeError, Reader, Writer } from '../protocol/primitives.js';
 import type { ConnectionInfo, FrameHandler } from './network.js';
 
+/** Byte arrays at least this large are sent from where they are instead of copied into the response. */
+export const ZERO_COPY_MIN_BYTES = 16 * 1024;
+
 export interface RequestContext<B = unknown> {
   apiKey: number;
   apiVersion: number;
@@ -106,7 +109,7 @@ export class Dispatcher<B> implements FrameHandler {
       .sort((a, b) => a.apiKey - b.apiKey);
   }
 
-  async handleFrame(frame: Buffer, conn: ConnectionInfo): Promise<Buffer | null> {
+  async handleFrame(frame: Buffer, conn: ConnectionInfo): Promise<Buffer[] | null> {
     const started = performance.now();
     const r = new Reader(frame);
     if (frame.length < 8) throw new DecodeError(`request of ${frame.length} bytes is shorter than a header`);
@@ -122,7 +125,7 @@ export class Dispatcher<B> implements FrameHandler {
       const w = new Writer(1024);
       w.int32(correlationId);
       codec.encodeResponse(w, { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: this.supportedApis() }, 0);
-      return w.toBuffer();
+      return [w.toBuffer()];
     }
     if (apiVersion < handler.minVersion || apiVersion > handler.maxVersion) {
       throw new DecodeError(
@@ -145,19 +148,19 @@ export class Dispatcher<B> implements FrameHandler {
       this.observer.onRequest?.(apiKey, apiVersion, null, performance.now() - started, frame.length, 0);
       return null;
     }
-    const w = new Writer(256);
+    // Record batches (Fetch) are referenced, not copied: the response goes out as a gathered write.
+    const w = new Writer(256, { zeroCopyMinBytes: ZERO_COPY_MIN_BYTES });
     w.int32(correlationId);
     if (responseHeaderVersion(codec, apiVersion) >= 1) w.uvarint(0);
     codec.encodeResponse(w, response as Encodable<unknown>, apiVersion);
-    const out = w.view();
     this.observer.onRequest?.(
       apiKey,
       apiVersion,
       topErrorCode(response),
       performance.now() - started,
       frame.length,
-      out.length,
+      w.byteLength,
     );
-    return out;
+    return w.chunks();
   }
 }

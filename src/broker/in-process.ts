@@ -62,7 +62,7 @@ export async function callApi<K extends keyof Codecs>(
     remotePort: 5555,
   });
   if (!out) throw new Error(`no response to api ${apiKey} v${version}`);
-  const r = new Reader(Buffer.from(out));
+  const r = new Reader(Buffer.concat(out));
   r.int32();
   if (flexible) r.taggedFields();
   return codec.decodeResponse(r, version) as ResponseOf<K>;

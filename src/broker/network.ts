@@ -18,10 +18,10 @@ import { DecodeError, Reader, Writer } from '../protocol/primitives.js';
 export interface FrameHandler {
   /**
    * Handles one request frame (the bytes after the size prefix). Returns the encoded response
-   * frame body (without size prefix) or null when no response is due. Throwing DecodeError (or
+   * frame body (without size prefix) as buffers to write in order, or null when no response is due. Throwing DecodeError (or
    * any error) closes the connection.
    */
-  handleFrame(frame: Buffer, conn: ConnectionInfo): Promise<Buffer | null>;
+  handleFrame(frame: Buffer, conn: ConnectionInfo): Promise<Buffer[] | null>;
 }
 
 export interface ConnectionInfo {
@@ -46,7 +46,7 @@ export interface Logger {
 
 interface Slot {
   done: boolean;
-  response: Buffer | null;
+  response: Buffer[] | null;
 }
 
 class Connection {
@@ -129,7 +129,10 @@ class Connection {
       },
       (err: unknown) => {
         this.inflightBytes -= frame.length;
-        const why = err instanceof DecodeError ? `malformed request: ${err.message}` : `request failed: ${(err as Error)?.stack ?? err}`;
+        const why =
+          err instanceof DecodeError
+            ? `malformed request: ${err.message}`
+            : `request failed: ${(err as Error)?.stack ?? err}`;
         this.log.warn(`closing connection ${this.describe()}: ${why}`);
         this.close();
       },
@@ -145,10 +148,12 @@ class Connection {
       if (slot.response) {
         if (!wrote) this.socket.cork();
         wrote = true;
+        let length = 0;
+        for (const part of slot.response) length += part.length;
         const size = Buffer.allocUnsafe(4);
-        size.writeInt32BE(slot.response.length, 0);
+        size.writeInt32BE(length, 0);
         this.socket.write(size);
-        this.socket.write(slot.response);
+        for (const part of slot.response) this.socket.write(part);
       }
     }
     if (wrote) process.nextTick(() => this.socket.uncork());
@@ -248,7 +253,11 @@ export class NetworkServer {
 }
 
 /** Reads the api key and version that open every request header (for routing before decoding). */
-export function peekApiKeyVersion(frame: Buffer): { apiKey: number; apiVersion: number; correlationId: number } {
+export function peekApiKeyVersion(frame: Buffer): {
+  apiKey: number;
+  apiVersion: number;
+  correlationId: number;
+} {
   const r = new Reader(frame);
   const apiKey = r.int16();
   const apiVersion = r.int16();

@@ -258,7 +258,8 @@ export class Reader {
     const count = this.uvarint();
     this.checkCount(count, 2, 'tagged field');
     // No schema has more than a handful of tags; a flood of unknown ones would only cost memory.
-    if (count > TAGGED_FIELDS_MAX) throw new DecodeError(`${count} tagged fields exceed the limit of ${TAGGED_FIELDS_MAX}`);
+    if (count > TAGGED_FIELDS_MAX)
+      throw new DecodeError(`${count} tagged fields exceed the limit of ${TAGGED_FIELDS_MAX}`);
     let unknown: RawTaggedField[] | undefined;
     let lastTag = -1;
     for (let i = 0; i < count; i++) {
@@ -288,9 +289,42 @@ const UUID_HEX = /^[0-9a-fA-F]{32}$/;
 export class Writer {
   buf: Buffer;
   offset = 0;
+  /**
+   * Zero-copy mode (opt-in): byte arrays of at least this size are not copied but referenced, and
+   * the result is read with chunks() and written with a gathered write. 0 turns it off.
+   */
+  private readonly zeroCopyMinBytes: number;
+  /** Referenced byte arrays and the position in `buf` where each belongs. */
+  private external: { at: number; bytes: Uint8Array }[] | null = null;
+  private externalBytes = 0;
 
-  constructor(initialSize = 256) {
+  constructor(initialSize = 256, options: { zeroCopyMinBytes?: number } = {}) {
     this.buf = Buffer.allocUnsafe(initialSize);
+    this.zeroCopyMinBytes = options.zeroCopyMinBytes ?? 0;
+  }
+
+  /** Bytes written so far, referenced byte arrays included. */
+  get byteLength(): number {
+    return this.offset + this.externalBytes;
+  }
+
+  /**
+   * The written bytes as a list of buffers in order, without copying referenced byte arrays.
+   * Valid until the next write.
+   */
+  chunks(): Buffer[] {
+    if (!this.external) return [this.buf.subarray(0, this.offset)];
+    const out: Buffer[] = [];
+    let pos = 0;
+    for (const e of this.external) {
+      if (e.at > pos) out.push(this.buf.subarray(pos, e.at));
+      out.push(
+        Buffer.isBuffer(e.bytes) ? e.bytes : Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.length),
+      );
+      pos = e.at;
+    }
+    if (this.offset > pos) out.push(this.buf.subarray(pos, this.offset));
+    return out;
   }
 
   private ensure(n: number): void {
@@ -305,6 +339,7 @@ export class Writer {
 
   /** A view of the written bytes; valid until the next write. */
   view(): Buffer {
+    if (this.external) return Buffer.concat(this.chunks());
     return this.buf.subarray(0, this.offset);
   }
   /** A copy of the written bytes that outlives the writer. */
@@ -416,6 +451,11 @@ export class Writer {
     return this;
   }
   raw(b: Uint8Array): this {
+    if (this.zeroCopyMinBytes > 0 && b.length >= this.zeroCopyMinBytes) {
+      (this.external ??= []).push({ at: this.offset, bytes: b });
+      this.externalBytes += b.length;
+      return this;
+    }
     this.ensure(b.length);
     this.buf.set(b, this.offset);
     this.offset += b.length;
@@ -461,9 +501,10 @@ export class Writer {
   /** Reserves a big-endian int32 and returns a function that fills it with the bytes written since. */
   lengthPrefix32(): () => void {
     const at = this.offset;
+    const externalBefore = this.externalBytes;
     this.int32(0);
     return () => {
-      this.buf.writeInt32BE(this.offset - at - 4, at);
+      this.buf.writeInt32BE(this.offset - at - 4 + (this.externalBytes - externalBefore), at);
     };
   }
 }
