@@ -10,6 +10,12 @@ import { fileURLToPath } from 'node:url';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(BENCH_DIR, '..', '..');
+/**
+ * Where the Sluice under test lives (its bin/sluice.js and dist/): this checkout, or a frozen
+ * build elsewhere (SLUICE_BENCH_HOME), so that a rebuild of dist/ during a long run cannot mix
+ * versions.
+ */
+export const SLUICE_HOME = resolve(process.env.SLUICE_BENCH_HOME ?? REPO_ROOT);
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

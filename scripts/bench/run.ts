@@ -41,7 +41,7 @@ import {
   producerPerfArgs,
   producerPerformance,
 } from './java-tools.js';
-import { BENCH_DIR, REPO_ROOT, exec, loadAverage, median, progress } from './lib.js';
+import { BENCH_DIR, REPO_ROOT, SLUICE_HOME, exec, loadAverage, median, progress } from './lib.js';
 import { type Limits, measureLimits } from './limits.js';
 import { type ProfileSummary, profileMarkdown, profileSluice } from './profile.js';
 import {
@@ -619,7 +619,11 @@ function environment(): Record<string, string> {
     kafka: `Apache Kafka ${KAFKA_VERSION} (Maven Central jars, KRaft combined mode, compat/kafka-reference.ts: -Xms256m -Xmx768m, G1)`,
     'nats-server': sh('nats-server --version'),
     'redis-server': sh('redis-server --version'),
-    sluice: `${sh('git -C ' + REPO_ROOT + ' rev-parse --short HEAD')}${sh('git -C ' + REPO_ROOT + ' status --porcelain src') ? ' + uncommitted changes in src/' : ''}`,
+    sluice:
+      SLUICE_HOME === REPO_ROOT
+        ? `${sh(`git -C ${REPO_ROOT} rev-parse --short HEAD`)}${sh(`git -C ${REPO_ROOT} status --porcelain src`) ? ' + uncommitted changes in src/' : ''} (dist/ as built)`
+        : `${sh(`cat ${JSON.stringify(join(SLUICE_HOME, 'REVISION'))}`)} (frozen build in ${SLUICE_HOME})`,
+
     kafkajs: pkg('kafkajs'),
     nats: pkg('nats'),
     redis: pkg('redis'),
@@ -1001,7 +1005,7 @@ function settingsText(natsSync: boolean): string {
   return [
     `- Records: ${RECORDS.toLocaleString('en-US')} per row behind a target (fsync table: produce 1 KiB 1 partition acks=all, end-to-end; defaults table: consume), ${OTHER_RECORDS.toLocaleString('en-US')} per other produce row; 1 KiB or 100 B each (random capital letters, no key, no compression). Each figure is the median of its runs; the "runs" column says how many succeeded of how many were attempted (rows behind a target: ${TARGET_RUNS}).`,
     "- Every row starts its system with a fresh data directory in the temp dir (same ext4 file system for all) on 127.0.0.1 and stops it afterwards. A produce row's broker serves the Java tool first, then kafkajs (peak RSS is VmHWM when the row ends, so a kafkajs row includes the Java run before it). The consume row fills the log first (ProducerPerformance acks=1; nats.js/node-redis for the others), then reads it from the start; page cache is warm for all.",
-    `- Java producer: Kafka ${KAFKA_VERSION}'s defaults (batch.size 16384, linger.ms 5, max.in.flight 5, buffer.memory 32 MiB), acks as stated${opt['java-idempotence'] ? '' : ', and `enable.idempotence=false` for acks=all on both brokers (see "Known problems")'}. Records/s and latency are the tool's own figures (latency: send() to callback, whole ms).`,
+    `- Java producer: Kafka ${KAFKA_VERSION}'s defaults (batch.size 16384, linger.ms 5, max.in.flight 5, buffer.memory 32 MiB), acks as stated${opt['java-idempotence'] ? '' : ', and `enable.idempotence=false` for acks=all on both brokers (see "Problems found while benchmarking")'}. Records/s and latency are the tool's own figures (latency: send() to callback, whole ms).`,
     '- ConsumerPerformance: records/s is its fetch.nMsg.sec (after the group join); one consumer, fetch.max.bytes defaults.',
     '- kafkajs: each send() carries one 16 KiB batch per partition, at most 5 send() calls outstanding, idempotent off; consumer with a fresh group, maxBytesPerPartition 1 MiB. nats.js: async `js.publish` with 500 outstanding (best of 50/200/500/2,000/10,000 on this machine), one stream per partition (subject T.p, file storage); consumer: ordered consumer, 1 MiB worth of messages per pull. node-redis: XADD with 500 outstanding (pipelined; likewise chosen), one key per partition; consumer: XRANGE COUNT 1 MiB worth.',
     `- End-to-end: the Node harness sends ${E2E_RATE.toLocaleString('en-US')} records/s for ${E2E_SECONDS} s (1 KiB, acks=all) while a consumer in the same process follows the log; latency is receipt minus the scheduled send time; the first second is excluded. Kafka's EndToEndLatency keeps one record in flight (no rate option; ${E2E_SEQ_RECORDS.toLocaleString('en-US')} records, whole ms). ProducerPerformance --throughput ${E2E_RATE} --warmup-records ${E2E_RATE} gives the acknowledgement latency at that rate after the first second (its steady-state figures).`,

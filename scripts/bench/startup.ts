@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, freePort, median, sleep, stopPid } from './lib.js';
+import { SLUICE_HOME, freePort, median, sleep, stopPid } from './lib.js';
 
 /** One ApiVersions v0 round trip; rejects when the port does not answer. */
 function apiVersions(port: number): Promise<void> {
@@ -61,7 +61,7 @@ export async function startupOnce(): Promise<StartupSample> {
   const child = spawn(
     process.execPath,
     [
-      join(REPO_ROOT, 'bin', 'sluice.js'),
+      join(SLUICE_HOME, 'bin', 'sluice.js'),
       'start',
       '--data-dir',
       join(dir, 'data'),

@@ -20,6 +20,7 @@ import { type KafkaHandle, startKafka } from '../../compat/kafka-reference.js';
 import { Admin } from '../../src/client/admin.js';
 import {
   REPO_ROOT,
+  SLUICE_HOME,
   exec,
   freePort,
   isAlive,
@@ -137,7 +138,7 @@ async function startSluice(durability: Durability, opts: StartOptions): Promise<
   if (durability === 'fsync') set.push('log.flush.interval.messages=1');
   const args = [
     ...(opts.nodeFlags ?? []),
-    join(REPO_ROOT, 'bin', 'sluice.js'),
+    join(SLUICE_HOME, 'bin', 'sluice.js'),
     'start',
     '--data-dir',
     join(dataDir, 'data'),
