@@ -20,8 +20,9 @@
  *                        (default: enable.idempotence=false for both brokers; see docs/benchmarks.md)
  *   --skip-limits --skip-startup --skip-profile --profile-records N --no-docs
  *   --merge FILE         start from an earlier results file (e.g. scripts/bench/results/latest.json):
- *                        its measurements of the (table, workload) pairs run now are replaced, the
- *                        rest kept, as are its limits/startup/profile when skipped now
+ *                        its measurements of the (table, workload, run, system) run now are
+ *                        replaced, the rest kept, as are its limits/startup/profile when skipped now
+ *   --first-run N        start counting runs at N (with --merge: redo or add runs N..)
  */
 
 import { execSync } from 'node:child_process';
@@ -82,6 +83,7 @@ const { values: opt } = parseArgs({
     'skip-profile': { type: 'boolean', default: false },
     'profile-records': { type: 'string', default: '300000' },
     'startup-runs': { type: 'string', default: '10' },
+    'first-run': { type: 'string', default: '1' },
     'no-docs': { type: 'boolean', default: false },
     merge: { type: 'string', default: '' },
   },
@@ -656,7 +658,7 @@ async function main(): Promise<void> {
 
   for (const table of TABLES) {
     const maxRuns = Math.max(RUNS, ...SELECTED.filter((w) => isTarget(w, table)).map(() => TARGET_RUNS));
-    for (let run = 1; run <= maxRuns; run++) {
+    for (let run = Number(opt['first-run']); run <= maxRuns; run++) {
       for (const w of SELECTED) {
         if (w.tables && !w.tables.includes(table)) continue;
         if (run > (isTarget(w, table) ? TARGET_RUNS : RUNS)) continue;
@@ -735,8 +737,9 @@ async function main(): Promise<void> {
       measurements: Measurement[];
       commands: Record<string, string>;
     };
-    const ran = new Set(measurements.map((m) => `${m.table}|${m.workload}`));
-    const kept = prior.measurements.filter((m) => !ran.has(`${m.table}|${m.workload}`));
+    const key = (m: Measurement) => `${m.table}|${m.workload}|${m.run}|${m.system}`;
+    const ran = new Set(measurements.map(key));
+    const kept = prior.measurements.filter((m) => !ran.has(key(m)));
     measurements.unshift(...kept);
     for (const [k, v] of Object.entries(prior.commands)) if (!commands.has(k)) commands.set(k, v);
     for (const [k, v] of Object.entries(prior.startMs)) startMs[k] = [...v, ...(startMs[k] ?? [])];
