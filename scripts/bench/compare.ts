@@ -37,8 +37,11 @@ if (!beforePath || !afterPath) {
 }
 
 const load = (p: string) =>
-  (JSON.parse(readFileSync(p, 'utf8'), (_k, v) => (v === null ? Number.NaN : v)) as { measurements: M[] })
-    .measurements;
+  (
+    JSON.parse(readFileSync(p, 'utf8'), (k, v) => (v === null && k !== 'error' ? Number.NaN : v)) as {
+      measurements: M[];
+    }
+  ).measurements;
 
 const systems = values.systems!.split(',');
 const workloads = values.workloads ? values.workloads.split(',') : null;

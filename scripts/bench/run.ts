@@ -727,7 +727,9 @@ async function main(): Promise<void> {
   let startedAt = started;
   let loadAtStart = loadStart;
   if (opt.merge) {
-    const prior = JSON.parse(readFileSync(opt.merge, 'utf8'), (_k, v) => (v === null ? Number.NaN : v)) as {
+    const prior = JSON.parse(readFileSync(opt.merge, 'utf8'), (k, v) =>
+      v === null && k !== 'error' ? Number.NaN : v,
+    ) as {
       started: string;
       loadStart: [number, number, number];
       limits?: Limits;
@@ -780,7 +782,7 @@ async function main(): Promise<void> {
     measurements,
     commands: Object.fromEntries(commands),
   };
-  writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(raw, null, 1)}\n`);
+  writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(raw, null, 2)}\n`);
   if (opt['no-docs']) return;
   writeDocs({
     env,
@@ -919,7 +921,10 @@ function writeDocs(d: {
   blocks.commands = ['```sh', ...[...commands].sort().map(([k, v]) => `# ${k}\n${v}`), '```'].join('\n');
   for (const t of ['defaults', 'fsync'] as Durability[]) {
     const rows = d.tables[t];
-    const loads = measurements.filter((m) => m.table === t).map((m) => m.load[0]);
+    const loads = measurements
+      .filter((m) => m.table === t)
+      .map((m) => m.load[0])
+      .filter((x) => Number.isFinite(x));
     if (rows) {
       blocks[`table-${t}`] = [
         `1-minute load average while these rows ran: ${Math.min(...loads)}–${Math.max(...loads)} (median ${median(loads)}) on ${d.env.nproc} cores.`,
@@ -956,11 +961,15 @@ function writeDocs(d: {
       '',
       `Samples (ms): ${s.samples.map((x) => x.toApiVersionsMs.toFixed(0)).join(', ')}.`,
       '',
-      `For comparison, starting each system in this run (including data-dir setup; Kafka includes two \`kafka-storage\` JVM runs to format KRaft storage), median ms: ${Object.entries(
-        startMs,
-      )
-        .map(([k, v]) => `${SYSTEM_LABEL[k as SystemName]} ${median(v).toFixed(0)}`)
-        .join(', ')}.`,
+      ...(Object.keys(startMs).length
+        ? [
+            `For comparison, starting each system in this run (including data-dir setup; Kafka includes two \`kafka-storage\` JVM runs to format KRaft storage), median ms: ${Object.entries(
+              startMs,
+            )
+              .map(([k, v]) => `${SYSTEM_LABEL[k as SystemName]} ${median(v).toFixed(0)}`)
+              .join(', ')}.`,
+          ]
+        : []),
     ].join('\n');
   }
   if (d.profile) blocks.profile = profileMarkdown(d.profile);
