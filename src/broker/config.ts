@@ -50,6 +50,29 @@ export interface BrokerConfig {
   groupConsumerSessionTimeoutMs: number;
   groupConsumerMaxSize: number;
   groupConsumerAssignors: string[];
+  /**
+   * Cluster mode (KRaft-style combined mode). `controller.quorum.voters` (`1@host:port,...`) lists
+   * every voter's controller address; empty means a single node with no quorum (the default).
+   */
+  voters: { id: number; host: string; port: number }[];
+  /** Where this node's controller (Raft) listener binds (`controller.listen`); defaults to its voter entry. */
+  controllerHost: string;
+  controllerPort: number;
+  /** broker.rack: rack-aware replica placement. */
+  brokerRack: string | null;
+  /** broker.session.timeout.ms: a broker silent for this long is fenced and loses its leaderships. */
+  brokerSessionTimeoutMs: number;
+  /** broker.heartbeat.interval.ms */
+  brokerHeartbeatIntervalMs: number;
+  /** replica.lag.time.max.ms: a follower not caught up for this long leaves the ISR. */
+  replicaLagTimeMaxMs: number;
+  /** replica.fetch.max.bytes (per partition), replica.fetch.wait.max.ms */
+  replicaFetchMaxBytes: number;
+  replicaFetchWaitMaxMs: number;
+  /** offsets.topic.replication.factor (capped to the brokers registered when it is created). */
+  offsetsTopicReplicationFactor: number;
+  /** Raft timing: controller.quorum.election.timeout.ms (the minimum; up to 2x), fetch/heartbeat tick. */
+  controllerQuorumElectionTimeoutMs: number;
 }
 
 /** Topic-level configs Sluice understands, with Kafka's names and defaults. */
@@ -239,6 +262,17 @@ export function defaultBrokerConfig(): BrokerConfig {
     groupConsumerSessionTimeoutMs: 45000,
     groupConsumerMaxSize: 2147483647,
     groupConsumerAssignors: ['uniform', 'range'],
+    voters: [],
+    controllerHost: '',
+    controllerPort: 0,
+    brokerRack: null,
+    brokerSessionTimeoutMs: 9000,
+    brokerHeartbeatIntervalMs: 2000,
+    replicaLagTimeMaxMs: 30000,
+    replicaFetchMaxBytes: 1048576,
+    replicaFetchWaitMaxMs: 500,
+    offsetsTopicReplicationFactor: 3,
+    controllerQuorumElectionTimeoutMs: 1000,
   };
 }
 
@@ -394,6 +428,41 @@ export function applySettings(cfg: BrokerConfig, settings: Map<string, string>):
         cfg.groupConsumerAssignors = names;
         break;
       }
+      case 'controller.quorum.voters':
+        cfg.voters = parseVoters(key, v);
+        break;
+      case 'controller.listen': {
+        const hp = parseHostPort(key, v);
+        cfg.controllerHost = hp.host;
+        cfg.controllerPort = hp.port;
+        break;
+      }
+      case 'broker.rack':
+        cfg.brokerRack = v === '' ? null : v;
+        break;
+      case 'broker.session.timeout.ms':
+        cfg.brokerSessionTimeoutMs = intSetting(key, v);
+        break;
+      case 'broker.heartbeat.interval.ms':
+        cfg.brokerHeartbeatIntervalMs = intSetting(key, v);
+        break;
+      case 'replica.lag.time.max.ms':
+        cfg.replicaLagTimeMaxMs = intSetting(key, v);
+        break;
+      case 'replica.fetch.max.bytes':
+        cfg.replicaFetchMaxBytes = intSetting(key, v);
+        break;
+      case 'replica.fetch.wait.max.ms':
+        cfg.replicaFetchWaitMaxMs = intSetting(key, v);
+        break;
+      case 'offsets.topic.replication.factor':
+        cfg.offsetsTopicReplicationFactor = intSetting(key, v);
+        if (cfg.offsetsTopicReplicationFactor < 1)
+          throw new ConfigError(`offsets.topic.replication.factor must be at least 1, got "${v}"`);
+        break;
+      case 'controller.quorum.election.timeout.ms':
+        cfg.controllerQuorumElectionTimeoutMs = intSetting(key, v);
+        break;
       case 'offset.metadata.max.bytes':
         cfg.offsetMetadataMaxBytes = intSetting(key, v);
         break;
@@ -419,7 +488,31 @@ export function applySettings(cfg: BrokerConfig, settings: Map<string, string>):
     cfg.advertisedHost = cfg.host === '0.0.0.0' ? '127.0.0.1' : cfg.host;
     cfg.advertisedPort = cfg.port;
   }
+  if (cfg.voters.length > 0) {
+    const self = cfg.voters.find((v) => v.id === cfg.nodeId);
+    if (!self)
+      throw new ConfigError(
+        `controller.quorum.voters (${cfg.voters.map((v) => `${v.id}@${v.host}:${v.port}`).join(',')}) does not name this node (node.id ${cfg.nodeId}); every Sluice node in a cluster is a voter`,
+      );
+    if (cfg.controllerPort === 0 && cfg.controllerHost === '') {
+      cfg.controllerHost = self.host;
+      cfg.controllerPort = self.port;
+    }
+  }
   return cfg;
+}
+
+/** `controller.quorum.voters`: `ID@HOST:PORT` entries separated by commas (Kafka's format). */
+export function parseVoters(key: string, v: string): { id: number; host: string; port: number }[] {
+  const out: { id: number; host: string; port: number }[] = [];
+  for (const part of v.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    const m = /^(\d+)@(.+)$/.exec(part);
+    if (!m) throw new ConfigError(`${key} entries must be ID@HOST:PORT, got "${part}"`);
+    const id = Number(m[1]);
+    if (out.some((o) => o.id === id)) throw new ConfigError(`${key} names node ${id} twice`);
+    out.push({ id, ...parseHostPort(key, m[2]!) });
+  }
+  return out;
 }
 
 export function loadConfigFile(path: string): Map<string, string> {
