@@ -13,7 +13,7 @@ import { ApiKey } from '../protocol/generated/index.js';
 import type { DispatchObserver } from './dispatcher.js';
 
 interface MetricsSource {
-  topics: { list(): { meta: { name: string }; partitions: { index: number; logEndOffset: number; logStartOffset: number }[] }[] };
+  topics: { list(): { meta: { name: string }; partitions: ({ index: number; logEndOffset: number; logStartOffset: number } | undefined)[] }[] };
 }
 
 export class BrokerMetrics implements DispatchObserver {
@@ -49,7 +49,7 @@ export class BrokerMetrics implements DispatchObserver {
       collect() {
         this.reset();
         for (const t of source.topics.list()) {
-          for (const p of t.partitions) this.set({ topic: t.meta.name, partition: String(p.index) }, p.logEndOffset);
+          for (const p of t.partitions) if (p) this.set({ topic: t.meta.name, partition: String(p.index) }, p.logEndOffset);
         }
       },
     });
@@ -61,7 +61,7 @@ export class BrokerMetrics implements DispatchObserver {
       collect() {
         this.reset();
         for (const t of source.topics.list()) {
-          for (const p of t.partitions) this.set({ topic: t.meta.name, partition: String(p.index) }, p.logStartOffset);
+          for (const p of t.partitions) if (p) this.set({ topic: t.meta.name, partition: String(p.index) }, p.logStartOffset);
         }
       },
     });

@@ -70,10 +70,32 @@ function checkRecordCount(records: Buffer, at: number, size: number): void {
   }
 }
 
+/**
+ * What a replicated partition (src/cluster) plugs into a Partition: the leader's append that
+ * waits for the ISR, the high watermark, and the leadership the handlers check. Without it the
+ * partition is the single-node one: always the leader, HW = log end offset.
+ */
+export interface ReplicationHooks {
+  readonly isLeader: boolean;
+  readonly leaderEpoch: number;
+  readonly highWatermark: number;
+  /** The leader's id as the controller says (-1 unknown), for NOT_LEADER_OR_FOLLOWER answers. */
+  readonly leaderId: number;
+  /**
+   * Appends validated batches as leader: offsets are assigned synchronously (so the idempotence
+   * table stays in request order); `done` resolves when `acks` is satisfied (acks=all: the high
+   * watermark passed the batch) and rejects with the KafkaError to answer. Throws KafkaError when
+   * the append is refused outright (not leader, NOT_ENOUGH_REPLICAS).
+   */
+  appendAsLeader(records: Buffer, acks: number, timeoutMs: number): { baseOffset: number; done: Promise<void> };
+}
+
 export class Partition {
   readonly producers = new ProducerStateTable();
   private waiters = new Set<() => void>();
-  leaderEpoch = 0;
+  private singleNodeLeaderEpoch = 0;
+  /** Set by the cluster when this broker holds a replica of the partition. */
+  replication: ReplicationHooks | undefined;
 
   constructor(
     readonly topic: string,
@@ -84,7 +106,14 @@ export class Partition {
   ) {}
 
   get highWatermark(): number {
-    return this.log.logEndOffset;
+    return this.replication ? this.replication.highWatermark : this.log.logEndOffset;
+  }
+  get leaderEpoch(): number {
+    return this.replication ? this.replication.leaderEpoch : this.singleNodeLeaderEpoch;
+  }
+  /** Whether this broker serves produce and consumer fetches for the partition. */
+  get isLeader(): boolean {
+    return this.replication ? this.replication.isLeader : true;
   }
   get logStartOffset(): number {
     return this.log.logStartOffset;
@@ -118,7 +147,8 @@ export class Partition {
    * Validates and appends the record batches of one produce request for this partition.
    * Throws KafkaError with the code Kafka would answer.
    */
-  async appendBatches(records: Buffer, acks: number): Promise<AppendOutcome> {
+  async appendBatches(records: Buffer, acks: number, timeoutMs = 30_000): Promise<AppendOutcome> {
+    if (this.replication) return this.appendReplicated(records, acks, timeoutMs);
     // Validation, the idempotence check, the append and the producer-state update run as one
     // serialized step per partition, entered synchronously in request order: pipelined batches of
     // one idempotent producer (Java's default is 5 in flight) are checked against each other's
@@ -127,6 +157,25 @@ export class Partition {
     const flushMessages = Number(this.config['flush.messages']);
     // A duplicate waits for the fsync too: its original may still be in flight to disk.
     if (acks === -1 || flushMessages <= 1) await this.log.flush();
+    if (!appended.duplicate) this.notifyWaiters();
+    return {
+      baseOffset: appended.baseOffset,
+      logAppendTimeMs: appended.logAppendTimeMs,
+      logStartOffset: this.log.logStartOffset,
+    };
+  }
+
+  /** The cluster's leader append: validation and idempotence as above, then the ISR decides. */
+  private async appendReplicated(records: Buffer, acks: number, timeoutMs: number): Promise<AppendOutcome> {
+    let done: Promise<void> | undefined;
+    const appended = await this.serialized(() =>
+      this.validateAndAppend(records, (batches) => {
+        const r = this.replication!.appendAsLeader(batches, acks, timeoutMs);
+        done = r.done;
+        return r.baseOffset;
+      }),
+    );
+    if (done) await done;
     if (!appended.duplicate) this.notifyWaiters();
     return {
       baseOffset: appended.baseOffset,
@@ -145,7 +194,9 @@ export class Partition {
 
   private async validateAndAppend(
     records: Buffer,
+    replicatedAppend?: (records: Buffer) => number,
   ): Promise<{ baseOffset: number; logAppendTimeMs: number; duplicate: boolean }> {
+    if (this.replication && !this.replication.isLeader) throw new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER);
     const maxMessageBytes = Number(this.config['max.message.bytes']);
     const batches: { at: number; size: number }[] = [];
     let at = 0;
@@ -243,7 +294,9 @@ export class Partition {
         records.writeUInt32BE(computeBatchCrc(records, b.at, b.size), b.at + OFF_CRC);
       }
     }
-    const result = await this.log.append(records, { leaderEpoch: this.leaderEpoch });
+    const result = replicatedAppend
+      ? { baseOffset: replicatedAppend(records) }
+      : await this.log.append(records, { leaderEpoch: this.leaderEpoch });
     if (idempotent) {
       this.producers.record(
         first.producerId,
@@ -263,7 +316,8 @@ export class Partition {
     return () => this.waiters.delete(cb);
   }
 
-  private notifyWaiters(): void {
+  /** Wakes long-poll fetches (an append, or in a cluster a high watermark that moved). */
+  notifyWaiters(): void {
     if (this.waiters.size === 0) return;
     const ws = this.waiters;
     this.waiters = new Set();

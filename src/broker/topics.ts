@@ -9,7 +9,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, KafkaError } from '../protocol/errors.js';
 import { type LogConfig, PartitionLog } from '../storage/index.js';
@@ -28,7 +28,11 @@ export interface TopicMeta {
 
 export interface Topic {
   meta: TopicMeta;
-  partitions: Partition[];
+  /**
+   * Indexed by partition number. On a single node every partition is here; in a cluster only the
+   * partitions this broker holds a replica of (the others are holes: undefined).
+   */
+  partitions: (Partition | undefined)[];
 }
 
 const TOPIC_NAME = /^[a-zA-Z0-9._-]+$/;
@@ -204,7 +208,7 @@ export class TopicManager {
     this.topics.delete(name);
     this.byId.delete(topic.meta.topicId);
     await this.persist();
-    for (const p of topic.partitions) {
+    for (const p of local(topic)) {
       await p.log.close();
       await rm(join(this.config.dataDir, `${name}-${p.index}`), { recursive: true, force: true });
     }
@@ -232,7 +236,7 @@ export class TopicManager {
     if (!topic) throw new KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
     topic.meta.configs = configs;
     const values = this.effectiveConfig(topic.meta);
-    for (const p of topic.partitions) {
+    for (const p of local(topic)) {
       p.updateConfig(values);
       p.log.updateConfig(this.logConfig(values));
     }
@@ -246,7 +250,7 @@ export class TopicManager {
   async applyRetention(): Promise<number> {
     let deleted = 0;
     for (const t of this.topics.values()) {
-      for (const p of t.partitions) {
+      for (const p of local(t)) {
         deleted += await p.log.applyRetention(this.nowMs());
         if (p.log.config.compact) {
           try {
@@ -267,8 +271,90 @@ export class TopicManager {
 
   async close(): Promise<void> {
     await this.persistChain.catch(() => {});
-    for (const t of this.topics.values()) for (const p of t.partitions) await p.log.close();
+    for (const t of this.topics.values()) for (const p of local(t)) await p.log.close();
   }
+
+  // ---- cluster mode: the metadata image decides which topics exist ----------------------------
+
+  /**
+   * Makes the registry match a topic of the cluster's metadata image (name, id, partition count,
+   * configs) without touching topics.json: in a cluster the Raft metadata log is the record.
+   * Returns the topic; partitions this broker holds are opened with `openReplica`.
+   */
+  syncClusterTopic(meta: TopicMeta): Topic {
+    let topic = this.topics.get(meta.name);
+    if (topic && topic.meta.topicId !== meta.topicId) {
+      throw new Error(`topic ${meta.name} changed id from ${topic.meta.topicId} to ${meta.topicId}; remove it first`);
+    }
+    if (!topic) {
+      topic = { meta: { ...meta, configs: { ...meta.configs } }, partitions: [] };
+      this.topics.set(meta.name, topic);
+      this.byId.set(meta.topicId, topic);
+    } else {
+      const configsChanged = JSON.stringify(topic.meta.configs) !== JSON.stringify(meta.configs);
+      topic.meta.partitions = meta.partitions;
+      topic.meta.configs = { ...meta.configs };
+      if (configsChanged) {
+        const values = this.effectiveConfig(topic.meta);
+        for (const p of local(topic)) {
+          p.updateConfig(values);
+          p.log.updateConfig(this.logConfig(values));
+        }
+      }
+    }
+    topic.partitions.length = Math.max(topic.partitions.length, meta.partitions);
+    return topic;
+  }
+
+  /** Opens (creating or recovering) this broker's replica of one partition of a cluster topic. */
+  async openReplica(meta: TopicMeta, index: number): Promise<Partition> {
+    const topic = this.syncClusterTopic(meta);
+    const existing = topic.partitions[index];
+    if (existing) return existing;
+    const partition = await this.openPartition(topic.meta, index);
+    topic.partitions[index] = partition;
+    return partition;
+  }
+
+  /** Closes and deletes this broker's replica of a partition (it left the replica set). */
+  async removeReplica(name: string, index: number): Promise<void> {
+    const topic = this.topics.get(name);
+    const p = topic?.partitions[index];
+    if (!topic || !p) return;
+    topic.partitions[index] = undefined;
+    await p.log.close();
+    await rm(join(this.config.dataDir, `${name}-${index}`), { recursive: true, force: true });
+  }
+
+  /** Forgets a cluster topic (RemoveTopic) and deletes its local replicas. */
+  async removeClusterTopic(name: string): Promise<void> {
+    const topic = this.topics.get(name);
+    if (!topic) return;
+    this.topics.delete(name);
+    this.byId.delete(topic.meta.topicId);
+    for (const p of local(topic)) {
+      await p.log.close();
+      await rm(join(this.config.dataDir, `${name}-${p.index}`), { recursive: true, force: true });
+    }
+    this.log.info(`deleted topic ${name}`);
+  }
+
+  /** Partition directories on disk that belong to no known topic (left by a deletion while down). */
+  async strayPartitionDirs(): Promise<string[]> {
+    const out: string[] = [];
+    for (const e of await readdir(this.config.dataDir, { withFileTypes: true })) {
+      const m = /^(.+)-(\d+)$/.exec(e.name);
+      if (!e.isDirectory() || !m) continue;
+      const t = this.topics.get(m[1]!);
+      if (!t || !t.partitions[Number(m[2])]) out.push(e.name);
+    }
+    return out;
+  }
+}
+
+/** The partitions of a topic this broker holds. */
+export function local(topic: Topic): Partition[] {
+  return topic.partitions.filter((p): p is Partition => p !== undefined);
 }
 
 /** The cleanup.policy and compaction settings of a topic, as the storage layer takes them. */

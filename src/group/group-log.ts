@@ -79,12 +79,13 @@ export interface OffsetsPartition {
 
 /** What TopicGroupLog needs of the topic registry (satisfied by the broker's TopicManager). */
 export interface OffsetsTopicHost {
-  get(name: string): { partitions: OffsetsPartition[] } | undefined;
+  /** In a cluster a broker holds only some partitions: the others are undefined. */
+  get(name: string): { partitions: (OffsetsPartition | undefined)[] } | undefined;
   create(
     name: string,
     partitions: number,
     configs: [string, string][],
-  ): Promise<{ partitions: OffsetsPartition[] }>;
+  ): Promise<{ partitions: (OffsetsPartition | undefined)[] }>;
 }
 
 export const CONSUMER_OFFSETS_CONFIGS: [string, string][] = [
@@ -95,7 +96,7 @@ export const CONSUMER_OFFSETS_CONFIGS: [string, string][] = [
 const REPLAY_CHUNK_BYTES = 1 << 20;
 
 export class TopicGroupLog implements GroupLog {
-  private creating: Promise<{ partitions: OffsetsPartition[] }> | null = null;
+  private creating: Promise<{ partitions: (OffsetsPartition | undefined)[] }> | null = null;
   /** Appends to one partition are chained so they reach the log in call order. */
   private chains = new Map<number, Promise<void>>();
 
@@ -110,7 +111,7 @@ export class TopicGroupLog implements GroupLog {
   }
 
   /** Creates `__consumer_offsets` if it does not exist yet (safe to call concurrently). */
-  async ensureTopic(): Promise<{ partitions: OffsetsPartition[] }> {
+  async ensureTopic(): Promise<{ partitions: (OffsetsPartition | undefined)[] }> {
     const existing = this.topics.get(CONSUMER_OFFSETS_TOPIC);
     if (existing) return existing;
     if (!this.creating) {

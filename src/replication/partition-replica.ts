@@ -455,6 +455,20 @@ export class PartitionReplica {
   }
 
   handleFetch(req: ReplicaFetchRequest, nowMs: number): ReplicaFetchResponse {
+    const { response, read } = this.acceptFetch(req, nowMs);
+    if (read === undefined) return response;
+    return { ...response, records: this.log.read(read.offset, read.maxBytes) };
+  }
+
+  /**
+   * A follower's Fetch, without the read: the answer (records empty) and, when there is data to
+   * send, where to read it. The broker reads from its asynchronous log; handleFetch reads the
+   * synchronous ReplicaLog. Both run exactly this state change.
+   */
+  acceptFetch(
+    req: ReplicaFetchRequest,
+    nowMs: number,
+  ): { response: ReplicaFetchResponse; read: { offset: number; maxBytes: number } | undefined } {
     const answer = (
       errorCode: ErrorCode,
       records = EMPTY,
@@ -469,9 +483,9 @@ export class PartitionReplica {
       records,
     });
     const epochError = this.checkLeaderEpoch(req.currentLeaderEpoch);
-    if (epochError !== ErrorCode.NONE) return answer(epochError);
+    if (epochError !== ErrorCode.NONE) return { response: answer(epochError), read: undefined };
     const p = this.progress.get(req.replicaId);
-    if (p === undefined) return answer(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    if (p === undefined) return { response: answer(ErrorCode.NOT_LEADER_OR_FOLLOWER), read: undefined };
     const leo = this.log.logEndOffset;
     if (req.lastFetchedEpoch !== UNDEFINED_EPOCH) {
       const end = this.epochCache.endOffsetFor(req.lastFetchedEpoch, leo);
@@ -479,12 +493,15 @@ export class PartitionReplica {
         // The follower's log is not a prefix of ours: it must truncate before its offset means anything.
         p.logEndOffset = undefined;
         this.stats.divergingEpochAnswers++;
-        return answer(ErrorCode.NONE, EMPTY, { epoch: end.epoch, endOffset: end.endOffset });
+        return {
+          response: answer(ErrorCode.NONE, EMPTY, { epoch: end.epoch, endOffset: end.endOffset }),
+          read: undefined,
+        };
       }
     }
     if (req.fetchOffset > leo || req.fetchOffset < this.log.logStartOffset) {
       p.logEndOffset = undefined;
-      return answer(ErrorCode.OFFSET_OUT_OF_RANGE);
+      return { response: answer(ErrorCode.OFFSET_OUT_OF_RANGE), read: undefined };
     }
     // Kafka's Replica.updateFetchState.
     if (req.fetchOffset >= leo) p.lastCaughtUpTimeMs = Math.max(p.lastCaughtUpTimeMs, nowMs);
@@ -497,8 +514,8 @@ export class PartitionReplica {
     this.maybeExpandIsr(req.replicaId, nowMs);
     this.maybeAdvanceHighWatermark();
     this.completeProduces();
-    const records = req.fetchOffset < leo ? this.log.read(req.fetchOffset, req.maxBytes) : EMPTY;
-    return answer(ErrorCode.NONE, records);
+    const read = req.fetchOffset < leo ? { offset: req.fetchOffset, maxBytes: req.maxBytes } : undefined;
+    return { response: answer(ErrorCode.NONE), read };
   }
 
   handleOffsetForLeaderEpoch(req: OffsetForLeaderEpochRequest): OffsetForLeaderEpochResponse {

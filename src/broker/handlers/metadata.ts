@@ -11,7 +11,7 @@ import type { MetadataResponseTopic } from '../../protocol/generated/metadata-re
 import { ZERO_UUID, type Encodable } from '../../protocol/codec-support.js';
 import type { Broker } from '../broker.js';
 import { defineHandler } from '../dispatcher.js';
-import { type Topic, validateTopicName } from '../topics.js';
+import { local, type Topic, validateTopicName } from '../topics.js';
 
 export function describeTopic(broker: Broker, t: Topic): Encodable<MetadataResponseTopic> {
   return {
@@ -19,7 +19,7 @@ export function describeTopic(broker: Broker, t: Topic): Encodable<MetadataRespo
     name: t.meta.name,
     topicId: t.meta.topicId,
     isInternal: t.meta.name.startsWith('__'),
-    partitions: t.partitions.map((p) => ({
+    partitions: local(t).map((p) => ({
       errorCode: 0,
       partitionIndex: p.index,
       leaderId: broker.nodeId,

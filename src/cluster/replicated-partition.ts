@@ -1,0 +1,261 @@
+/**
+ * ReplicatedPartition: runs one partition's replication state machine (src/replication's
+ * PartitionReplica) for real, on the broker's Partition and its PartitionLog.
+ *
+ * The state machine decides; this class does the I/O it asks for and feeds the results back:
+ * - leader appends go through `appendAsLeader` (the Partition has validated them already); every
+ *   append is followed by a flush, and the flush's completion is what lets the leader's own
+ *   offsets count toward the high watermark (`onFlushed`);
+ * - a follower's fetched batches are appended through the same adapter and flushed before its
+ *   next Fetch is allowed out (the state machine checks `flushedOffset`), so the offset a
+ *   follower reports to its leader is always on its disk;
+ * - outputs are drained after every input: completed produces resolve their promises, ISR
+ *   proposals go to the controller (AlterPartition) through the `sendAlterPartition` callback;
+ * - when the high watermark moves, waiting consumer fetches are woken.
+ *
+ * Clock: `nowMs` is passed in; timers belong to the ReplicaManager, which calls `tick`.
+ */
+
+import { ErrorCode, KafkaError } from '../protocol/errors.js';
+import type { Partition, ReplicationHooks } from '../broker/partition.js';
+import { LeaderEpochCache } from '../replication/leader-epoch-cache.js';
+import type {
+  AlterPartitionRequest,
+  AlterPartitionResponse,
+  LeaderResponse,
+  OffsetForLeaderEpochRequest,
+  OffsetForLeaderEpochResponse,
+  PartitionState,
+  ReplicaFetchRequest,
+  ReplicaFetchResponse,
+} from '../replication/messages.js';
+import { type FollowerRequest, NO_LEADER } from '../replication/messages.js';
+import { PartitionReplica, type ReplicaConfig } from '../replication/partition-replica.js';
+import { AsyncReplicaLog } from './replica-log-adapter.js';
+
+export interface ReplicatedPartitionDeps {
+  readonly nowMs: () => number;
+  readonly sendAlterPartition: (rp: ReplicatedPartition, request: AlterPartitionRequest) => void;
+  readonly logger: { warn(m: string): void; error(m: string): void };
+}
+
+interface Waiting {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class ReplicatedPartition implements ReplicationHooks {
+  readonly replica: PartitionReplica;
+  readonly adapter: AsyncReplicaLog;
+  private produceSeq = 0;
+  private readonly waiting = new Map<number, Waiting>();
+  private flushing = false;
+  private flushAgain = false;
+  private lastHighWatermark: number;
+  /** Resolved whenever a flush completes (the follower's fetcher waits on it). */
+  private flushWaiters: (() => void)[] = [];
+
+  private constructor(
+    readonly partition: Partition,
+    replica: PartitionReplica,
+    adapter: AsyncReplicaLog,
+    private readonly deps: ReplicatedPartitionDeps,
+  ) {
+    this.replica = replica;
+    this.adapter = adapter;
+    this.lastHighWatermark = replica.highWatermark;
+  }
+
+  /** Rebuilds the leader-epoch cache from the batches on disk, then wraps the partition. */
+  static async open(
+    partition: Partition,
+    config: ReplicaConfig,
+    deps: ReplicatedPartitionDeps,
+  ): Promise<ReplicatedPartition> {
+    const cache = new LeaderEpochCache();
+    for await (const { header } of partition.log.batchHeaders()) {
+      const e = header.partitionLeaderEpoch;
+      if (e >= 0 && e > cache.latestEpoch) cache.assign(e, header.baseOffset);
+    }
+    let self: ReplicatedPartition | undefined;
+    const adapter = new AsyncReplicaLog(partition.log, (err) => {
+      deps.logger.error(
+        `${partition.topic}-${partition.index}: log write failed, the replica stops: ${err.message}`,
+      );
+      self?.failAll(err);
+    });
+    // The HW is not checkpointed: it restarts at 0 and the leader re-derives it from the ISR's
+    // fetches (consumers wait a moment after a restart; nothing below the old HW is lost).
+    const replica = new PartitionReplica(config, adapter, cache, 0);
+    self = new ReplicatedPartition(partition, replica, adapter, deps);
+    partition.replication = self;
+    return self;
+  }
+
+  get topic(): string {
+    return this.partition.topic;
+  }
+  get index(): number {
+    return this.partition.index;
+  }
+  get isLeader(): boolean {
+    return this.replica.role === 'leader' && this.adapter.failed === undefined;
+  }
+  get leaderEpoch(): number {
+    return this.replica.leaderEpoch;
+  }
+  get leaderId(): number {
+    return this.replica.leaderId;
+  }
+  get highWatermark(): number {
+    return this.replica.highWatermark;
+  }
+
+  applyState(state: PartitionState): void {
+    this.replica.applyPartitionState(state, this.deps.nowMs());
+    this.afterInput();
+  }
+
+  appendAsLeader(records: Buffer, acks: number, timeoutMs: number): { baseOffset: number; done: Promise<void> } {
+    if (this.adapter.failed) throw new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, this.adapter.failed.message);
+    const id = ++this.produceSeq;
+    const mode = acks === -1 ? -1 : acks === 0 ? 0 : 1;
+    const before = this.adapter.lastWritten;
+    const result = this.replica.appendAsLeader(id, records, mode, this.deps.nowMs(), timeoutMs);
+    const written = this.adapter.lastWritten === before ? Promise.resolve() : this.adapter.lastWritten;
+    if (result.errorCode !== ErrorCode.NONE) throw new KafkaError(result.errorCode);
+    let done: Promise<void>;
+    if (result.pending) {
+      done = new Promise<void>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    } else {
+      done = written.then(() => undefined);
+    }
+    this.scheduleFlush();
+    this.afterInput();
+    return { baseOffset: result.baseOffset, done };
+  }
+
+  /** A follower's Fetch for this partition, answered by the leader (records read from disk). */
+  async handleReplicaFetch(req: ReplicaFetchRequest, maxBytes: number): Promise<ReplicaFetchResponse> {
+    const { response, read } = this.replica.acceptFetch(req, this.deps.nowMs());
+    this.afterInput();
+    if (read === undefined) return response;
+    try {
+      const r = await this.partition.log.read(read.offset, Math.min(read.maxBytes, maxBytes), {
+        minOneBatch: true,
+        maxOffset: this.adapter.logEndOffset,
+      });
+      return { ...response, records: r.records };
+    } catch (err) {
+      // A concurrent truncation or retention moved the log: let the follower ask again.
+      this.deps.logger.warn(`${this.topic}-${this.index}: replica read at ${read.offset}: ${(err as Error).message}`);
+      return { ...response, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE };
+    }
+  }
+
+  handleOffsetForLeaderEpoch(req: OffsetForLeaderEpochRequest): OffsetForLeaderEpochResponse {
+    return this.replica.handleOffsetForLeaderEpoch(req);
+  }
+
+  /** The follower's next request to its leader, if one is due. */
+  pollRequest(): FollowerRequest | undefined {
+    if (this.adapter.failed) return undefined;
+    return this.replica.pollRequest(this.deps.nowMs());
+  }
+
+  /** The leader's answer to this follower's request. */
+  handleLeaderResponse(resp: LeaderResponse): void {
+    const before = this.adapter.logEndOffset;
+    this.replica.handleResponse(resp, this.deps.nowMs());
+    if (this.adapter.logEndOffset !== before) this.scheduleFlush();
+    this.afterInput();
+  }
+
+  onAlterPartitionResponse(resp: AlterPartitionResponse): void {
+    this.replica.onAlterPartitionResponse(resp, this.deps.nowMs());
+    this.afterInput();
+  }
+
+  tick(): void {
+    this.replica.tick(this.deps.nowMs());
+    this.afterInput();
+  }
+
+  /** Whether the follower is waiting for its own flush before it may fetch again. */
+  get awaitingFlush(): boolean {
+    return this.adapter.flushedOffset < this.adapter.logEndOffset;
+  }
+
+  /** Resolves after the next flush completes (or at once when nothing is unflushed). */
+  flushed(): Promise<void> {
+    if (!this.awaitingFlush) return Promise.resolve();
+    return new Promise((resolve) => this.flushWaiters.push(resolve));
+  }
+
+  get leaderKnown(): boolean {
+    return this.replica.leaderId !== NO_LEADER;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
+    this.flushing = true;
+    this.adapter.flush().then(
+      () => {
+        this.flushing = false;
+        this.replica.onFlushed();
+        this.afterInput();
+        const ws = this.flushWaiters;
+        this.flushWaiters = [];
+        for (const w of ws) w();
+        if (this.flushAgain || this.awaitingFlush) {
+          this.flushAgain = false;
+          this.scheduleFlush();
+        }
+      },
+      (err: unknown) => {
+        this.flushing = false;
+        this.deps.logger.error(`${this.topic}-${this.index}: flush failed: ${(err as Error).message}`);
+        this.failAll(err as Error);
+      },
+    );
+  }
+
+  private afterInput(): void {
+    for (const out of this.replica.drainOutputs()) {
+      if (out.type === 'produce-completed') {
+        const w = this.waiting.get(out.produceId);
+        if (!w) continue;
+        this.waiting.delete(out.produceId);
+        if (out.errorCode === ErrorCode.NONE) w.resolve();
+        else w.reject(new KafkaError(out.errorCode));
+      } else {
+        this.deps.sendAlterPartition(this, out.request);
+      }
+    }
+    const hw = this.replica.highWatermark;
+    if (hw !== this.lastHighWatermark) {
+      this.lastHighWatermark = hw;
+      this.partition.notifyWaiters();
+    }
+  }
+
+  private failAll(err: Error): void {
+    const e = new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, err.message);
+    for (const w of this.waiting.values()) w.reject(e);
+    this.waiting.clear();
+    const ws = this.flushWaiters;
+    this.flushWaiters = [];
+    for (const w of ws) w();
+  }
+
+  /** Stops: every waiting produce fails with NOT_LEADER_OR_FOLLOWER (the replica is closing). */
+  close(): void {
+    const e = new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    for (const w of this.waiting.values()) w.reject(e);
+    this.waiting.clear();
+    this.partition.replication = undefined;
+  }
+}
