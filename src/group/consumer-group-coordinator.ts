@@ -143,7 +143,10 @@ export interface ConsumerGroupHost {
   scheduler: Scheduler;
   logger: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
   partitionFor(groupId: string): number;
-  /** INVALID_GROUP_ID / COORDINATOR_NOT_AVAILABLE / COORDINATOR_LOAD_IN_PROGRESS, or NONE. */
+  /**
+   * INVALID_GROUP_ID / COORDINATOR_NOT_AVAILABLE / COORDINATOR_LOAD_IN_PROGRESS / NOT_COORDINATOR
+   * (the group's `__consumer_offsets` partition is not served here), or NONE.
+   */
   statusError(groupId: string): number;
   /** 'none' (no classic group), 'empty' (classic group without members) or 'active'. */
   classicGroupStatus(groupId: string): 'none' | 'empty' | 'active';
@@ -781,7 +784,11 @@ export class ConsumerGroupCoordinator {
 
   // ---- loading --------------------------------------------------------------------------------
 
-  /** Removes every consumer group of a partition (before a replay) and cancels their timers. */
+  /**
+   * Removes the matching consumer groups (before a replay rebuilds one, or when their partition is
+   * unloaded) and cancels their timers. They are marked dead, so work still in flight for them
+   * (a write, an offset expiration pass) does not change them.
+   */
   dropGroups(filter: (groupId: string) => boolean): void {
     for (const [id, g] of [...this.groups]) {
       if (!filter(id)) continue;
@@ -789,6 +796,7 @@ export class ConsumerGroupCoordinator {
         this.clearSession(m);
         this.clearRebalanceTimeout(m);
       }
+      g.dead = true;
       this.groups.delete(id);
     }
   }

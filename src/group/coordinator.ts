@@ -12,6 +12,18 @@
  * Group ids map to partitions of `__consumer_offsets` exactly as Kafka does
  * (`Utils.abs(groupId.hashCode()) % partitions`), so in a cluster the coordinator of a group is
  * the leader of its partition.
+ *
+ * Ownership. With `ownership: 'all'` (a single broker) load() replays every partition and the
+ * coordinator serves every group. With `ownership: 'assigned'` (a cluster) it serves only the
+ * partitions it was told to: becomeCoordinator(p) replays p (its groups answer
+ * COORDINATOR_LOAD_IN_PROGRESS meanwhile) and then serves it; resignCoordinator(p) unloads p, as
+ * Kafka's GroupMetadataManager.removeGroupsForPartition does (groups become Dead, waiting
+ * JoinGroup/SyncGroup requests get NOT_COORDINATOR, timers stop). Groups of a partition that is
+ * not owned answer NOT_COORDINATOR. Optional partition leader epochs (as Kafka's onElection /
+ * onResignation) let a broker that missed a resign reload, and make a stale resign harmless.
+ * Invariants: groups in memory belong to active partitions only; a load or a reload applies its
+ * replay only if the partition's ownership entry is still the one it started under (a resign, or
+ * a resign and a new becomeCoordinator, discards it).
  */
 
 import { randomUUID } from 'node:crypto';
@@ -89,6 +101,26 @@ export interface CoordinatorLogger {
 
 const silentLogger: CoordinatorLogger = { info() {}, warn() {}, error() {} };
 
+/**
+ * Which partitions of `__consumer_offsets` the coordinator serves: every one ('all', a single
+ * broker), or those it is made coordinator of with becomeCoordinator ('assigned', a cluster, where
+ * the coordinator of a partition is its leader).
+ */
+export type CoordinatorOwnership = 'all' | 'assigned';
+
+/**
+ * One partition the coordinator loads or serves ('assigned' mode). Each becomeCoordinator that
+ * loads creates a new entry, and work that started under one entry (a load, a reload after a
+ * failed write) applies its result only while that same entry is still in the map.
+ */
+interface OwnedPartition {
+  state: 'loading' | 'active';
+  /** Settles when the load has been applied or discarded. */
+  loaded: Promise<void>;
+  /** The partition leader epoch this ownership was granted in, when the caller gave one. */
+  leaderEpoch: number | undefined;
+}
+
 export interface GroupCoordinatorOptions {
   log: GroupLog;
   clock: Clock;
@@ -101,6 +133,8 @@ export interface GroupCoordinatorOptions {
   consumer?: Partial<ConsumerGroupConfig>;
   /** Member id generator for consumer groups whose members do not send one (v0). */
   newConsumerMemberId?: () => string;
+  /** 'all' (default: every partition, load() replays them all) or 'assigned' (see becomeCoordinator). */
+  ownership?: CoordinatorOwnership;
 }
 
 export interface JoinGroupParams {
@@ -266,6 +300,9 @@ export class GroupCoordinator {
   private loaded = false;
   private active = true;
   private cleanupTimer: TimerHandle | null = null;
+  readonly ownership: CoordinatorOwnership;
+  /** 'assigned' mode: the partitions being loaded or served (at most numPartitions entries). */
+  private readonly partitions = new Map<number, OwnedPartition>();
   /** KIP-848 consumer groups (a group id is either classic, in `groups`, or consumer, here). */
   readonly consumer: ConsumerGroupCoordinator;
 
@@ -277,6 +314,7 @@ export class GroupCoordinator {
     this.config = { ...DEFAULT_GROUP_COORDINATOR_CONFIG, ...opts.config };
     this.newMemberId = opts.newMemberId ?? ((prefix) => `${prefix}-${randomUUID()}`);
     this.numPartitions = opts.log.partitionCount();
+    this.ownership = opts.ownership ?? 'all';
     this.consumer = new ConsumerGroupCoordinator(
       {
         log: this.log,
@@ -317,20 +355,156 @@ export class GroupCoordinator {
 
   // ---- loading --------------------------------------------------------------------------------
 
-  /** Replays every partition of the log to rebuild groups and offsets. */
+  /**
+   * 'all': replays every partition of the log to rebuild groups and offsets. 'assigned': loads
+   * nothing (becomeCoordinator loads partitions) and marks the coordinator ready.
+   */
   async load(): Promise<void> {
+    if (this.ownership === 'assigned') {
+      if (this.partitions.size === 0) this.numPartitions = this.log.partitionCount();
+      this.loaded = true;
+      this.scheduleCleanup();
+      return;
+    }
     this.loaded = false;
     this.numPartitions = this.log.partitionCount();
-    for (let p = 0; p < this.numPartitions; p++) await this.loadPartition(p);
+    const current = () => this.active;
+    for (let p = 0; p < this.numPartitions; p++) await this.loadPartition(p, current);
     this.loaded = true;
     this.scheduleCleanup();
   }
 
+  // ---- partition ownership ('assigned' mode) --------------------------------------------------
+
+  private assertAssigned(what: string): void {
+    if (this.ownership !== 'assigned')
+      throw new Error(`${what} needs ownership 'assigned' (this coordinator serves every partition)`);
+  }
+
   /**
-   * Replays one partition. With `onlyGroup`, rebuilds just that consumer group (after a failed
-   * write left memory ahead of the log).
+   * Makes this coordinator the coordinator of a `__consumer_offsets` partition (its leader):
+   * replays the partition, then serves its groups. While it loads, their requests answer
+   * COORDINATOR_LOAD_IN_PROGRESS. Calling it again while the partition loads or is served returns
+   * the same load. Rejects if the replay fails (the partition is then not owned; call again).
+   *
+   * `leaderEpoch` (optional, as Kafka's onElection): when the partition is already owned from an
+   * older epoch, leadership went away and came back without this coordinator seeing the resign
+   * in between, so what it holds may be stale: it unloads and loads again. An epoch not newer
+   * than the owned one changes nothing.
    */
-  private async loadPartition(partition: number, onlyGroup?: string): Promise<void> {
+  becomeCoordinator(partition: number, leaderEpoch?: number): Promise<void> {
+    this.assertAssigned('becomeCoordinator');
+    if (!this.active) return Promise.resolve();
+    const existing = this.partitions.get(partition);
+    if (existing) {
+      if (
+        leaderEpoch === undefined ||
+        existing.leaderEpoch === undefined ||
+        leaderEpoch <= existing.leaderEpoch
+      )
+        return existing.loaded;
+      this.logger.info(
+        `__consumer_offsets-${partition}: leader epoch ${leaderEpoch} after ${existing.leaderEpoch} without a resign; reloading`,
+      );
+      this.partitions.delete(partition);
+      this.unloadPartition(partition);
+    }
+    // The partition count comes from the log; it is fixed while any partition is owned.
+    if (this.partitions.size === 0) this.numPartitions = this.log.partitionCount();
+    if (!Number.isInteger(partition) || partition < 0 || partition >= this.numPartitions)
+      return Promise.reject(
+        new RangeError(`__consumer_offsets has no partition ${partition} (${this.numPartitions} partitions)`),
+      );
+    const entry: OwnedPartition = { state: 'loading', loaded: Promise.resolve(), leaderEpoch };
+    this.partitions.set(partition, entry);
+    entry.loaded = this.loadOwnedPartition(partition, entry);
+    return entry.loaded;
+  }
+
+  private async loadOwnedPartition(partition: number, entry: OwnedPartition): Promise<void> {
+    const current = () => this.active && this.partitions.get(partition) === entry;
+    this.logger.info(`__consumer_offsets-${partition}: loading (becoming its coordinator)`);
+    try {
+      await this.loadPartition(partition, current);
+    } catch (err) {
+      if (this.partitions.get(partition) === entry) this.partitions.delete(partition);
+      this.logger.error(`__consumer_offsets-${partition}: load failed: ${(err as Error).message}`);
+      throw err;
+    }
+    if (!current()) {
+      this.logger.info(`__consumer_offsets-${partition}: load discarded (resigned while loading)`);
+      return;
+    }
+    entry.state = 'active';
+    this.logger.info(`__consumer_offsets-${partition}: loaded; now its coordinator`);
+  }
+
+  /**
+   * Stops serving a partition (its leadership moved): its classic and consumer groups and their
+   * offsets leave memory, their timers stop, and JoinGroup/SyncGroup requests waiting in them get
+   * NOT_COORDINATOR. A load in progress is discarded. A later becomeCoordinator reloads it.
+   *
+   * `leaderEpoch` (optional, as Kafka's onResignation): the epoch of the new leadership; a resign
+   * whose epoch is not newer than the one this coordinator was elected in is stale and ignored.
+   */
+  resignCoordinator(partition: number, leaderEpoch?: number): void {
+    this.assertAssigned('resignCoordinator');
+    const entry = this.partitions.get(partition);
+    if (!entry) return;
+    if (leaderEpoch !== undefined && entry.leaderEpoch !== undefined && leaderEpoch <= entry.leaderEpoch) {
+      this.logger.info(
+        `__consumer_offsets-${partition}: ignored a resign for leader epoch ${leaderEpoch} (coordinator since epoch ${entry.leaderEpoch})`,
+      );
+      return;
+    }
+    this.partitions.delete(partition);
+    this.unloadPartition(partition);
+    this.logger.info(
+      `__consumer_offsets-${partition}: resigned as its coordinator${entry.state === 'loading' ? ' (load discarded)' : ''}`,
+    );
+  }
+
+  /** Whether this coordinator serves the partition's groups now (loaded, not loading). */
+  ownsPartition(partition: number): boolean {
+    if (this.ownership === 'all')
+      return this.loaded && this.active && partition >= 0 && partition < this.numPartitions;
+    return this.active && this.partitions.get(partition)?.state === 'active';
+  }
+
+  /** The partitions this coordinator serves, ascending. */
+  ownedPartitions(): number[] {
+    if (this.ownership === 'all')
+      return this.loaded && this.active ? Array.from({ length: this.numPartitions }, (_, p) => p) : [];
+    if (!this.active) return [];
+    return [...this.partitions]
+      .filter(([, e]) => e.state === 'active')
+      .map(([p]) => p)
+      .sort((a, b) => a - b);
+  }
+
+  /** Kafka's onGroupUnloaded for every group of the partition. */
+  private unloadPartition(partition: number): void {
+    const now = this.now();
+    for (const g of [...this.groups.values()]) {
+      if (this.partitionFor(g.groupId) !== partition) continue;
+      this.cancelGroupTimers(g);
+      g.transitionTo('Dead', now);
+      for (const m of g.members.values()) {
+        this.clearSession(m);
+        this.respondJoin(m, joinError(m.memberId, ErrorCode.NOT_COORDINATOR));
+        this.respondSync(m, syncError(ErrorCode.NOT_COORDINATOR));
+      }
+      this.groups.delete(g.groupId);
+    }
+    this.consumer.dropGroups((groupId) => this.partitionFor(groupId) === partition);
+  }
+
+  /**
+   * Replays one partition, applying it only if `current()` still holds when the replay ends (the
+   * partition was not resigned meanwhile). With `onlyGroup`, rebuilds just that consumer group
+   * (after a failed write left memory ahead of the log).
+   */
+  private async loadPartition(partition: number, current: () => boolean, onlyGroup?: string): Promise<void> {
     const metas = new Map<string, GroupMetadataValue | null>();
     const consumerRecords = new Map<string, ConsumerGroupRecord[]>();
     const offsets = new Map<
@@ -367,6 +541,8 @@ export class GroupCoordinator {
     });
     if (skipped > 0)
       this.logger.warn(`__consumer_offsets-${partition}: skipped ${skipped} undecodable record(s)`);
+    // Everything below is synchronous: the check and the changes it guards are one step.
+    if (!current()) return;
     const now = this.now();
     if (onlyGroup !== undefined) {
       this.consumer.dropGroups((id) => id === onlyGroup);
@@ -429,9 +605,22 @@ export class GroupCoordinator {
     return g;
   }
 
-  /** Rebuilds one consumer group from its partition of the log. */
+  /**
+   * Rebuilds one consumer group from its partition of the log, unless the partition stops being
+   * served (or starts being served anew) before the replay ends.
+   */
   private async reloadConsumerGroup(groupId: string): Promise<void> {
-    await this.loadPartition(this.partitionFor(groupId), groupId);
+    const partition = this.partitionFor(groupId);
+    const current = this.ownershipGuard(partition);
+    if (!current()) return;
+    await this.loadPartition(partition, current, groupId);
+  }
+
+  /** True while this coordinator keeps serving the partition under its present ownership. */
+  private ownershipGuard(partition: number): () => boolean {
+    if (this.ownership === 'all') return () => this.active;
+    const entry = this.partitions.get(partition);
+    return () => this.active && entry?.state === 'active' && this.partitions.get(partition) === entry;
   }
 
   // ---- KIP-848 consumer groups ----------------------------------------------------------------
@@ -472,6 +661,8 @@ export class GroupCoordinator {
   /** Stops timers and answers waiting requests (NOT_COORDINATOR); later calls answer COORDINATOR_NOT_AVAILABLE. */
   shutdown(): void {
     this.active = false;
+    // Loads in progress see their entry gone and discard their replay.
+    this.partitions.clear();
     this.consumer.shutdown();
     if (this.cleanupTimer !== null) this.scheduler.clearTimeout(this.cleanupTimer);
     this.cleanupTimer = null;
@@ -496,11 +687,19 @@ export class GroupCoordinator {
 
   // ---- common checks --------------------------------------------------------------------------
 
-  /** Kafka's validateGroupStatus: INVALID_GROUP_ID, COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS. */
+  /**
+   * Kafka's validateGroupStatus: INVALID_GROUP_ID, COORDINATOR_NOT_AVAILABLE,
+   * COORDINATOR_LOAD_IN_PROGRESS (not ready, or the group's partition is loading), NOT_COORDINATOR
+   * (the group's partition is not owned). Every group API checks this first.
+   */
   private groupStatusError(groupId: string): number {
     if (groupId === '') return ErrorCode.INVALID_GROUP_ID;
     if (!this.active) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
     if (!this.loaded) return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
+    if (this.ownership === 'all') return ErrorCode.NONE;
+    const entry = this.partitions.get(this.partitionFor(groupId));
+    if (!entry) return ErrorCode.NOT_COORDINATOR;
+    if (entry.state === 'loading') return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
     return ErrorCode.NONE;
   }
 
@@ -883,7 +1082,7 @@ export class GroupCoordinator {
               this.logger.warn(
                 `group ${g.groupId}: could not persist static member ${p.groupInstanceId}: ${(err as Error).message}; reverting`,
               );
-              if (g.members.get(newMemberId) !== m)
+              if (g.is('Dead') || g.members.get(newMemberId) !== m)
                 return this.respondJoin(m, joinError('', groupStoreError(err)));
               const cb = m.joinWaiter;
               m.joinWaiter = null;
@@ -1548,11 +1747,16 @@ export class GroupCoordinator {
   listGroups(statesFilter: string[], typesFilter: string[]): { errorCode: number; groups: ListedGroup[] } {
     if (!this.active) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, groups: [] };
     if (!this.loaded) return { errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, groups: [] };
+    // As Kafka's GroupCoordinator.handleListGroups: while any owned partition loads, the list
+    // would be incomplete; the client retries.
+    for (const e of this.partitions.values())
+      if (e.state === 'loading') return { errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, groups: [] };
+    const owned = (groupId: string) => this.ownsPartition(this.partitionFor(groupId));
     const states = new Set(statesFilter.map((s) => s.toLowerCase()));
     const types = new Set(typesFilter.map((s) => s.toLowerCase()));
     const groups: ListedGroup[] = [];
     for (const g of this.groups.values()) {
-      if (g.is('Dead')) continue;
+      if (g.is('Dead') || !owned(g.groupId)) continue;
       if (states.size > 0 && !states.has(g.state.toLowerCase())) continue;
       if (types.size > 0 && !types.has('classic')) continue;
       groups.push({
@@ -1563,7 +1767,7 @@ export class GroupCoordinator {
       });
     }
     for (const g of this.consumer.groups.values()) {
-      if (g.dead) continue;
+      if (g.dead || !owned(g.groupId)) continue;
       const state = g.state;
       if (states.size > 0 && !states.has(state.toLowerCase())) continue;
       if (types.size > 0 && !types.has('consumer')) continue;
