@@ -8,9 +8,9 @@
  * metadata into the Raft metadata log; this class is the seam where that happens.
  */
 
-import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { newTopicId, TOPIC_NAME_MAX_LENGTH, validateTopicName } from '../metadata/names.js';
 import { ErrorCode, KafkaError } from '../protocol/errors.js';
 import { type LogConfig, PartitionLog } from '../storage/index.js';
 import { type BrokerConfig, TOPIC_CONFIG_DEFAULTS, type TopicConfigName, type TopicConfigValues, validateTopicConfig } from './config.js';
@@ -35,23 +35,7 @@ export interface Topic {
   partitions: (Partition | undefined)[];
 }
 
-const TOPIC_NAME = /^[a-zA-Z0-9._-]+$/;
-export const TOPIC_NAME_MAX_LENGTH = 249;
-
-export function validateTopicName(name: string): string | null {
-  if (name.length === 0) return 'Topic name is illegal, it can\'t be empty';
-  if (name === '.' || name === '..') return 'Topic name cannot be "." or ".."';
-  if (name.length > TOPIC_NAME_MAX_LENGTH) return `Topic name is illegal, it can't be longer than ${TOPIC_NAME_MAX_LENGTH} characters`;
-  if (!TOPIC_NAME.test(name)) return `Topic name "${name}" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'`;
-  return null;
-}
-
-/** A random topic id; never the zero uuid, which Kafka reserves for "no id". */
-export function newTopicId(): string {
-  let id = randomBytes(16).toString('hex');
-  while (/^0+$/.test(id)) id = randomBytes(16).toString('hex');
-  return id;
-}
+export { newTopicId, TOPIC_NAME_MAX_LENGTH, validateTopicName };
 
 export class TopicManager {
   private readonly topics = new Map<string, Topic>();
