@@ -19,8 +19,10 @@ import { FetchSessionCache } from './fetch-sessions.js';
 import { allHandlers } from './handlers/index.js';
 import { BrokerMetrics } from './metrics.js';
 import { type Logger, NetworkServer } from './network.js';
-import { ProducerIdManager } from './producer-ids.js';
-import { TopicManager } from './topics.js';
+import { BlockProducerIds, ProducerIdManager, type ProducerIdSource } from './producer-ids.js';
+import { type TopicAdmin, TopicManager } from './topics.js';
+import { Cluster, clusterIdFromVoters } from '../cluster/cluster.js';
+import { ErrorCode, KafkaError } from '../protocol/errors.js';
 
 export const consoleLogger: Logger = {
   info: (m) => console.log(`[sluice] ${m}`),
@@ -41,7 +43,9 @@ export class Broker {
   /** `__consumer_offsets`, created on first use. */
   readonly groupLog: TopicGroupLog;
   readonly groups: GroupCoordinator;
-  producerIds!: ProducerIdManager;
+  producerIds!: ProducerIdSource;
+  /** Set when this node is part of a replicated cluster (controller.quorum.voters). */
+  cluster: Cluster | undefined;
   clusterId = '';
   private network?: NetworkServer;
   private retentionTimer?: NodeJS.Timeout;
@@ -60,6 +64,9 @@ export class Broker {
       clock: realClock,
       scheduler: realScheduler,
       logger: log,
+      // In a cluster this broker coordinates only the groups of the __consumer_offsets
+      // partitions it leads; the ReplicaManager tells it when that changes.
+      ownership: config.voters.length > 0 ? 'assigned' : 'all',
       config: {
         initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs,
         minSessionTimeoutMs: config.groupMinSessionTimeoutMs,
@@ -78,6 +85,22 @@ export class Broker {
     });
     this.metrics = new BrokerMetrics(this);
     this.dispatcher = new Dispatcher<Broker>(this, allHandlers, this.metrics);
+  }
+
+  /** Topic changes: the TopicManager on a single node, the controller in a cluster. */
+  get topicAdmin(): TopicAdmin {
+    return this.cluster ? this.cluster.topicAdmin : this.topics;
+  }
+
+  /**
+   * The error for a partition this broker does not hold: NOT_LEADER_OR_FOLLOWER when it exists in
+   * the cluster (the client refreshes metadata and goes to the leader), else UNKNOWN_TOPIC_OR_PARTITION.
+   */
+  partitionMissingError(topic: string, partition: number): ErrorCode {
+    const t = this.topics.get(topic);
+    return t && partition >= 0 && partition < t.meta.partitions
+      ? ErrorCode.NOT_LEADER_OR_FOLLOWER
+      : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
   }
 
   get nodeId(): number {
@@ -102,7 +125,9 @@ export class Broker {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     if (!this.clusterId) {
-      this.clusterId = this.config.clusterId || newClusterId();
+      this.clusterId =
+        this.config.clusterId ||
+        (this.config.voters.length > 0 ? clusterIdFromVoters(this.config.voters) : newClusterId());
       await writeFile(path, `# Written by Sluice on first start\nversion=1\ncluster.id=${this.clusterId}\nnode.id=${this.config.nodeId}\n`);
     }
   }
@@ -110,13 +135,46 @@ export class Broker {
   async start(): Promise<void> {
     await mkdir(this.config.dataDir, { recursive: true });
     await this.loadMetaProperties();
-    this.producerIds = await ProducerIdManager.open(join(this.config.dataDir, 'producer-ids'));
-    await this.topics.load();
-    // Groups and offsets are rebuilt from __consumer_offsets before the listener opens.
-    await this.groups.load();
+    if (this.config.voters.length > 0) {
+      // Cluster: topics come from the metadata log, not topics.json; replicas open as the
+      // image assigns them, and groups load as this broker gains __consumer_offsets leaderships.
+      const cluster = new Cluster({
+        config: this.config,
+        clusterId: this.clusterId,
+        topics: this.topics,
+        logger: this.log,
+        advertised: () => this.advertised,
+        onOffsetsLeadership: (partition, leader) => {
+          if (leader) {
+            this.groups.becomeCoordinator(partition).catch((err: unknown) => {
+              this.log.error(`loading groups of __consumer_offsets-${partition} failed: ${(err as Error).message}`);
+            });
+          } else {
+            this.groups.resignCoordinator(partition);
+          }
+        },
+      });
+      this.cluster = cluster;
+      this.producerIds = new BlockProducerIds(async () => {
+        const r = await cluster.channel.allocateProducerIds({
+          brokerId: this.config.nodeId,
+          brokerEpoch: cluster.lifecycle.brokerEpoch,
+        });
+        if (r.errorCode !== ErrorCode.NONE) throw new KafkaError(r.errorCode, 'the controller refused a producer id block');
+        return { start: r.producerIdStart, length: r.producerIdLen };
+      });
+      await this.groups.load();
+      await cluster.start();
+    } else {
+      this.producerIds = await ProducerIdManager.open(join(this.config.dataDir, 'producer-ids'));
+      await this.topics.load();
+      // Groups and offsets are rebuilt from __consumer_offsets before the listener opens.
+      await this.groups.load();
+    }
     this.network = new NetworkServer(this.dispatcher, this.config, this.log);
     this.address = await this.network.listen(this.config.port, this.config.host);
     if (this.config.advertisedPort === 0) this.config.advertisedPort = this.address.port;
+    this.cluster?.startLifecycle();
     if (this.config.metricsPort >= 0) {
       this.metricsAddress = await this.metrics.listen(this.config.metricsPort, this.config.metricsHost);
     }
@@ -131,6 +189,8 @@ export class Broker {
 
   async stop(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    // Controlled shutdown first, while clients can still be told where leaderships went.
+    await this.cluster?.stop();
     this.groups.shutdown();
     await this.network?.close();
     await this.metrics.close();

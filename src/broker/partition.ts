@@ -175,8 +175,10 @@ export class Partition {
         return r.baseOffset;
       }),
     );
-    if (done) await done;
+    // Wake long polls now: the followers' fetches are what lets the high watermark (and so
+    // `done`) advance. Consumers woken early find nothing new below the HW and wait again.
     if (!appended.duplicate) this.notifyWaiters();
+    if (done) await done;
     return {
       baseOffset: appended.baseOffset,
       logAppendTimeMs: appended.logAppendTimeMs,

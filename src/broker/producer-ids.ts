@@ -9,7 +9,38 @@ import { open, readFile, rename } from 'node:fs/promises';
 
 export const PRODUCER_ID_BLOCK_SIZE = 1000;
 
-export class ProducerIdManager {
+/** Where InitProducerId gets ids: a local block file (single node) or the controller (cluster). */
+export interface ProducerIdSource {
+  allocate(): Promise<number>;
+}
+
+/**
+ * Producer ids in a cluster: blocks of ids come from the controller (AllocateProducerIds), which
+ * records each block in the metadata log, so no two brokers ever hand out the same id.
+ */
+export class BlockProducerIds implements ProducerIdSource {
+  private next = 0;
+  private end = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly fetchBlock: () => Promise<{ start: number; length: number }>) {}
+
+  allocate(): Promise<number> {
+    const run = async () => {
+      if (this.next >= this.end) {
+        const b = await this.fetchBlock();
+        this.next = b.start;
+        this.end = b.start + b.length;
+      }
+      return this.next++;
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+}
+
+export class ProducerIdManager implements ProducerIdSource {
   private next: number;
   private blockEnd: number;
 

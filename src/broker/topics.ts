@@ -37,7 +37,27 @@ export interface Topic {
 
 export { newTopicId, TOPIC_NAME_MAX_LENGTH, validateTopicName };
 
-export class TopicManager {
+/**
+ * Creating, deleting and changing topics. On a single node the TopicManager does it (topics.json);
+ * in a cluster every change goes through the controller (src/cluster/cluster-topic-admin.ts).
+ * Handlers call `broker.topicAdmin`, and read topics from `broker.topics` either way.
+ */
+export interface TopicAdmin {
+  validateCreate(name: string, partitions: number, replicationFactor: number, configs: [string, string][]): KafkaError | null;
+  create(
+    name: string,
+    partitions: number,
+    configs?: [string, string][],
+    replicationFactor?: number,
+    assignments?: { partitionIndex: number; brokerIds: number[] }[],
+  ): Promise<{ meta: TopicMeta; replicationFactor?: number }>;
+  autoCreate(name: string): Promise<{ meta: TopicMeta } | null>;
+  delete(name: string): Promise<void>;
+  addPartitions(name: string, total: number, assignments?: number[][]): Promise<void>;
+  setConfigs(name: string, configs: Partial<Record<TopicConfigName, string>>): Promise<void>;
+}
+
+export class TopicManager implements TopicAdmin {
   private readonly topics = new Map<string, Topic>();
   private readonly byId = new Map<string, Topic>();
   private persistChain: Promise<void> = Promise.resolve();

@@ -124,6 +124,11 @@ export class ReplicatedPartition implements ReplicationHooks {
     const result = this.replica.appendAsLeader(id, records, mode, this.deps.nowMs(), timeoutMs);
     const written = this.adapter.lastWritten === before ? Promise.resolve() : this.adapter.lastWritten;
     if (result.errorCode !== ErrorCode.NONE) throw new KafkaError(result.errorCode);
+    // Followers long-polling for this partition read from the log: wake them once it holds the bytes.
+    written.then(
+      () => this.partition.notifyWaiters(),
+      () => undefined,
+    );
     let done: Promise<void>;
     if (result.pending) {
       done = new Promise<void>((resolve, reject) => this.waiting.set(id, { resolve, reject }));

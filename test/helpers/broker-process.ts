@@ -266,6 +266,11 @@ export class BrokerProcess {
     await this.exited;
   }
 
+  /** Sends a signal (SIGSTOP / SIGCONT to pause and resume the process). */
+  signal(sig: NodeJS.Signals): void {
+    if (this.running) this.child!.kill(sig);
+  }
+
   /** Starts the broker again on the same data dir and port (stopping it first if running). */
   async restart(): Promise<void> {
     await this.stop();

@@ -43,7 +43,7 @@ async function applyTopicConfigs(
     const err = validateTopicConfig(k, v as string);
     if (err) return { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: err };
   }
-  if (!validateOnly) await broker.topics.setConfigs(name, next as Configs);
+  if (!validateOnly) await broker.topicAdmin.setConfigs(name, next as Configs);
   return { errorCode: 0, errorMessage: null };
 }
 

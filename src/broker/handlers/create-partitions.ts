@@ -42,7 +42,7 @@ export const createPartitionsHandler = defineHandler<Broker, ApiKey.CreatePartit
         continue;
       }
       try {
-        await broker.topics.addPartitions(t.name, t.count);
+        await broker.topicAdmin.addPartitions(t.name, t.count, t.assignments?.map((a) => [...a.brokerIds]));
         results.push({ name: t.name, errorCode: 0, errorMessage: null });
       } catch (e) {
         if (!(e instanceof KafkaError)) throw e;

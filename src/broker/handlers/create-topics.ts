@@ -62,7 +62,7 @@ export const createTopicsHandler = defineHandler<Broker, ApiKey.CreateTopics>(
       const configs: [string, string][] = t.configs
         .filter((c) => c.value !== null)
         .map((c) => [c.name, c.value as string]);
-      const err = broker.topics.validateCreate(t.name, numPartitions, rf, configs);
+      const err = broker.topicAdmin.validateCreate(t.name, numPartitions, rf, configs);
       if (err) {
         topics.push({ ...base, errorCode: err.errorCode, errorMessage: err.message });
         continue;
@@ -72,14 +72,20 @@ export const createTopicsHandler = defineHandler<Broker, ApiKey.CreateTopics>(
         continue;
       }
       try {
-        const topic = await broker.topics.create(t.name, numPartitions, configs);
+        const topic = await broker.topicAdmin.create(
+          t.name,
+          numPartitions,
+          configs,
+          rf,
+          t.assignments.map((a) => ({ partitionIndex: a.partitionIndex, brokerIds: [...a.brokerIds] })),
+        );
         topics.push({
           ...base,
           topicId: topic.meta.topicId,
           errorCode: 0,
           errorMessage: null,
           numPartitions,
-          replicationFactor: 1,
+          replicationFactor: topic.replicationFactor ?? 1,
           configs: describeTopicConfigs(broker, topic.meta, null, false, false).map((c) => ({
             name: c.name,
             value: c.value,

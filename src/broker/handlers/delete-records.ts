@@ -22,8 +22,12 @@ export const deleteRecordsHandler = defineHandler<Broker, ApiKey.DeleteRecords>(
           partitions.push({
             partitionIndex: rp.partitionIndex,
             lowWatermark: -1,
-            errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+            errorCode: broker.partitionMissingError(t.name, rp.partitionIndex),
           });
+          continue;
+        }
+        if (!p.isLeader) {
+          partitions.push({ partitionIndex: rp.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER });
           continue;
         }
         const target = rp.offset === -1 ? p.highWatermark : rp.offset;

@@ -43,7 +43,7 @@ export const deleteTopicsHandler = defineHandler<Broker, ApiKey.DeleteTopics>(
         continue;
       }
       try {
-        await broker.topics.delete(topic.meta.name);
+        await broker.topicAdmin.delete(topic.meta.name);
         responses.push({
           name: topic.meta.name,
           topicId: topic.meta.topicId,

@@ -3,6 +3,7 @@
 import { ApiKey } from '../../protocol/generated/index.js';
 import type { Broker } from '../broker.js';
 import { defineHandler } from '../dispatcher.js';
+import { clusterBrokers } from './metadata.js';
 
 export const describeClusterHandler = defineHandler<Broker, ApiKey.DescribeCluster>(
   ApiKey.DescribeCluster,
@@ -10,6 +11,19 @@ export const describeClusterHandler = defineHandler<Broker, ApiKey.DescribeClust
   async (ctx) => {
     const b = ctx.broker;
     const adv = b.advertised;
+    if (b.cluster) {
+      const image = b.cluster.quorum.image;
+      return {
+        throttleTimeMs: 0,
+        errorCode: 0,
+        errorMessage: null,
+        endpointType: 1,
+        clusterId: b.clusterId,
+        controllerId: b.cluster.quorum.leaderId ?? -1,
+        brokers: clusterBrokers(image).map((x) => ({ brokerId: x.nodeId, host: x.host, port: x.port, rack: x.rack })),
+        clusterAuthorizedOperations: -2147483648,
+      };
+    }
     return {
       throttleTimeMs: 0,
       errorCode: 0,

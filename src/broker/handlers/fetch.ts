@@ -15,6 +15,7 @@ import type { Broker } from '../broker.js';
 import { defineHandler } from '../dispatcher.js';
 import { type FetchSession, type SessionPartition, sessionKey } from '../fetch-sessions.js';
 import type { Partition } from '../partition.js';
+import { replicaFetch } from './replica-fetch.js';
 
 interface Wanted {
   topic: string;
@@ -42,6 +43,14 @@ async function readPartition(p: Partition | undefined, w: Wanted, maxBytes: numb
       data: { ...base, errorCode: w.errorCode || ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, records: EMPTY_BUFFER },
     };
   }
+  if (!p.isLeader) {
+    // A follower replica here: consumers read from the leader (no KIP-392 follower fetching).
+    return {
+      want: w,
+      bytes: 0,
+      data: { ...base, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, records: EMPTY_BUFFER },
+    };
+  }
   const hw = p.highWatermark;
   const offsets = { highWatermark: hw, lastStableOffset: hw, logStartOffset: p.logStartOffset };
   if (w.fetchOffset < p.logStartOffset || w.fetchOffset > p.logEndOffset) {
@@ -63,6 +72,11 @@ async function readPartition(p: Partition | undefined, w: Wanted, maxBytes: numb
 
 export const fetchHandler = defineHandler<Broker, ApiKey.Fetch>(ApiKey.Fetch, { min: 4, max: 17 }, async (ctx, req) => {
   const broker = ctx.broker;
+  const replicaId = ctx.apiVersion >= 15 ? req.replicaState.replicaId : req.replicaId;
+  if (replicaId >= 0) {
+    if (!broker.cluster) return { throttleTimeMs: 0, errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, sessionId: 0, responses: [] };
+    return replicaFetch(broker, req, replicaId, ctx.apiVersion);
+  }
   const now = Date.now();
   const useIds = ctx.apiVersion >= 13;
 
@@ -148,6 +162,8 @@ export const fetchHandler = defineHandler<Broker, ApiKey.Fetch>(ApiKey.Fetch, { 
     const results: Result[] = [];
     for (const w of wanted) {
       const p = w.errorCode ? undefined : broker.topics.partition(w.topic, w.partition);
+      // In a cluster a partition this broker holds no replica of is led elsewhere.
+      if (!p && !w.errorCode && broker.cluster) w.errorCode = ErrorCode.NOT_LEADER_OR_FOLLOWER;
       const limit = Math.min(w.maxBytes, remaining);
       const r = await readPartition(p, w, limit, total === 0);
       if (r.data.errorCode) errors = true;

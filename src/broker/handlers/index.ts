@@ -14,6 +14,7 @@ import { deleteTopicsHandler } from './delete-topics.js';
 import { describeClusterHandler } from './describe-cluster.js';
 import { describeConfigsHandler } from './describe-configs.js';
 import { describeGroupsHandler } from './describe-groups.js';
+import { describeQuorumHandler } from './describe-quorum.js';
 import { fetchHandler } from './fetch.js';
 import { findCoordinatorHandler } from './find-coordinator.js';
 import { heartbeatHandler } from './heartbeat.js';
@@ -28,6 +29,13 @@ import { offsetDeleteHandler } from './offset-delete.js';
 import { offsetFetchHandler } from './offset-fetch.js';
 import { produceHandler } from './produce.js';
 import { syncGroupHandler } from './sync-group.js';
+import { offsetForLeaderEpochHandler } from './offset-for-leader-epoch.js';
+import {
+  allocateProducerIdsHandler,
+  alterPartitionHandler,
+  brokerHeartbeatHandler,
+  brokerRegistrationHandler,
+} from './controller-apis.js';
 
 export const allHandlers: ApiHandler<Broker>[] = [
   produceHandler,
@@ -55,6 +63,12 @@ export const allHandlers: ApiHandler<Broker>[] = [
   incrementalAlterConfigsHandler,
   offsetDeleteHandler,
   describeClusterHandler,
+  describeQuorumHandler,
   consumerGroupHeartbeatHandler,
   consumerGroupDescribeHandler,
+  offsetForLeaderEpochHandler,
+  alterPartitionHandler,
+  brokerRegistrationHandler,
+  brokerHeartbeatHandler,
+  allocateProducerIdsHandler,
 ];

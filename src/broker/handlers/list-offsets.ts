@@ -45,7 +45,8 @@ export const listOffsetsHandler = defineHandler<Broker, ApiKey.ListOffsets>(ApiK
         t.partitions.map(async (rp): Promise<Encodable<ListOffsetsPartitionResponse>> => {
           const base = { partitionIndex: rp.partitionIndex, timestamp: -1, offset: -1, leaderEpoch: -1, oldStyleOffsets: [] as number[] };
           const p = broker.topics.partition(t.name, rp.partitionIndex);
-          if (!p) return { ...base, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+          if (!p) return { ...base, errorCode: broker.partitionMissingError(t.name, rp.partitionIndex) };
+          if (!p.isLeader) return { ...base, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
           let offset = -1;
           let timestamp = -1;
           switch (rp.timestamp) {

@@ -14,6 +14,7 @@ import { ApiKey } from '../../protocol/generated/index.js';
 import type { PartitionProduceResponse } from '../../protocol/generated/produce-response.js';
 import type { Encodable } from '../../protocol/codec-support.js';
 import type { Broker } from '../broker.js';
+import type { Topic } from '../topics.js';
 import { defineHandler, NO_RESPONSE } from '../dispatcher.js';
 
 export const produceHandler = defineHandler<Broker, ApiKey.Produce>(ApiKey.Produce, { min: 0, max: 11 }, async (ctx, req) => {
@@ -24,7 +25,13 @@ export const produceHandler = defineHandler<Broker, ApiKey.Produce>(ApiKey.Produ
   const responses = await Promise.all(
     req.topicData.map(async (td) => {
       let topic = broker.topics.get(td.name);
-      if (!topic && !unsupported && !badAcks) topic = (await broker.topics.autoCreate(td.name)) ?? undefined;
+      if (!topic && !unsupported && !badAcks) {
+        try {
+          if (await broker.topicAdmin.autoCreate(td.name)) topic = await localTopic(broker, td.name);
+        } catch (err) {
+          broker.log.warn(`auto-creating ${td.name}: ${(err as Error).message}`);
+        }
+      }
       const partitionResponses = await Promise.all(
         td.partitionData.map(async (pd): Promise<Encodable<PartitionProduceResponse>> => {
           const base = { index: pd.index, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 };
@@ -37,10 +44,14 @@ export const produceHandler = defineHandler<Broker, ApiKey.Produce>(ApiKey.Produ
           }
           if (badAcks) return { ...base, errorCode: ErrorCode.INVALID_REQUIRED_ACKS };
           const partition = topic?.partitions[pd.index];
-          if (!partition) return { ...base, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+          if (!partition) {
+            // In a cluster: a partition that exists but has no replica here is led elsewhere.
+            const known = topic !== undefined && pd.index >= 0 && pd.index < topic.meta.partitions;
+            return { ...base, errorCode: known ? ErrorCode.NOT_LEADER_OR_FOLLOWER : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+          }
           if (!pd.records || pd.records.length === 0) return { ...base, errorCode: ErrorCode.CORRUPT_MESSAGE };
           try {
-            const r = await partition.appendBatches(pd.records, acks);
+            const r = await partition.appendBatches(pd.records, acks, req.timeoutMs);
             return { ...base, errorCode: 0, baseOffset: r.baseOffset, logAppendTimeMs: r.logAppendTimeMs, logStartOffset: r.logStartOffset };
           } catch (err) {
             if (err instanceof KafkaError) return { ...base, errorCode: err.errorCode, errorMessage: err.message };
@@ -55,3 +66,13 @@ export const produceHandler = defineHandler<Broker, ApiKey.Produce>(ApiKey.Produ
   if (acks === 0) return NO_RESPONSE;
   return { responses, throttleTimeMs: 0 };
 });
+
+/** The topic as this broker's registry has it; in a cluster it appears once the metadata delta is applied. */
+async function localTopic(broker: Broker, name: string): Promise<Topic | undefined> {
+  for (let i = 0; i < 100; i++) {
+    const t = broker.topics.get(name);
+    if (t || !broker.cluster) return t;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return undefined;
+}

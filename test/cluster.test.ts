@@ -1,0 +1,250 @@
+/**
+ * Goal: a 3-node cluster loses no acknowledged record when the leader of a partition dies, and
+ * clients carry on through the other brokers.
+ * Method: three real broker processes on 127.0.0.1 (every node a Raft voter and a broker); kafkajs
+ * creates a topic with replication factor 3 and min.insync.replicas=2; an idempotent kafkajs
+ * producer sends unique values with acks=all while the test SIGKILLs the leader of partition 0,
+ * restarts it, then SIGSTOPs the new leader for a few seconds and SIGCONTs it. Every send's outcome
+ * is recorded. At the end each partition is read from its current leader: every acknowledged value
+ * must be there exactly once, at the offset it was acknowledged with, in send order per partition.
+ * A consumer group then reads everything, and keeps reading after the leader of its
+ * __consumer_offsets partition (its coordinator) is killed.
+ */
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Admin, Kafka as KafkaClient } from 'kafkajs';
+import kafkajs from 'kafkajs';
+import { partitionForKey } from '../src/client/partitioner.js';
+import { partitionForGroup } from '../src/group/coordinator.js';
+import { BrokerProcess, freePort } from './helpers/broker-process.js';
+import { readPartition } from './helpers/read-partition.js';
+
+const { Kafka, logLevel } = kafkajs;
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const NODES = 3;
+const TOPIC = 'replicated';
+const PARTITIONS = 3;
+
+const nodes: BrokerProcess[] = [];
+let kafka: KafkaClient;
+let admin: Admin;
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}\n${nodes.map((n, i) => `--- node ${i + 1}\n${n.output.slice(-3000)}`).join('\n')}`);
+}
+
+function nodeById(id: number): BrokerProcess {
+  return nodes[id - 1]!;
+}
+
+async function partitionLeaders(): Promise<Map<number, { leader: number; isr: number[] }>> {
+  const md = await admin.fetchTopicMetadata({ topics: [TOPIC] });
+  const out = new Map<number, { leader: number; isr: number[] }>();
+  for (const p of md.topics[0]!.partitions) out.set(p.partitionId, { leader: p.leader, isr: p.isr });
+  return out;
+}
+
+before(async () => {
+  const ports = await Promise.all(Array.from({ length: NODES * 2 }, () => freePort()));
+  const voters = Array.from({ length: NODES }, (_, i) => `${i + 1}@127.0.0.1:${ports[NODES + i]}`).join(',');
+  const common = [
+    `controller.quorum.voters=${voters}`,
+    'cluster.id=cluster-test',
+    'broker.session.timeout.ms=3000',
+    'broker.heartbeat.interval.ms=500',
+    'replica.lag.time.max.ms=4000',
+    'controller.quorum.election.timeout.ms=500',
+    'group.initial.rebalance.delay.ms=0',
+    'offsets.topic.num.partitions=5',
+  ];
+  for (let i = 0; i < NODES; i++) {
+    nodes.push(
+      await BrokerProcess.start({
+        port: ports[i]!,
+        set: [...common, `node.id=${i + 1}`, `controller.listen=127.0.0.1:${ports[NODES + i]}`],
+      }),
+    );
+  }
+  kafka = new Kafka({
+    clientId: 'cluster-it',
+    brokers: nodes.map((n) => n.bootstrap),
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 1000 },
+  });
+  admin = kafka.admin();
+  await waitFor('three live brokers', async () => {
+    await admin.connect();
+    const c = await admin.describeCluster();
+    return c.brokers.length === NODES ? c : undefined;
+  });
+});
+
+after(async () => {
+  await admin?.disconnect().catch(() => {});
+  for (const n of nodes) {
+    n.signal('SIGCONT');
+    await n.destroy();
+  }
+});
+
+test('a replicated topic: every partition has three replicas in sync and any broker answers metadata', async () => {
+  await admin.createTopics({
+    topics: [
+      {
+        topic: TOPIC,
+        numPartitions: PARTITIONS,
+        replicationFactor: 3,
+        configEntries: [{ name: 'min.insync.replicas', value: '2' }],
+      },
+    ],
+  });
+  const leaders = await waitFor('ISR of 3 everywhere', async () => {
+    const m = await partitionLeaders();
+    return [...m.values()].every((p) => p.isr.length === 3 && p.leader > 0) ? m : undefined;
+  });
+  // Leaders are spread: no broker leads every partition.
+  assert.ok(new Set([...leaders.values()].map((p) => p.leader)).size > 1, `leaders spread: ${JSON.stringify([...leaders])}`);
+  for (const n of nodes) {
+    const k = new Kafka({ clientId: 'probe', brokers: [n.bootstrap], logLevel: logLevel.NOTHING });
+    const a = k.admin();
+    await a.connect();
+    const md = await a.fetchTopicMetadata({ topics: [TOPIC] });
+    assert.equal(md.topics[0]!.partitions.length, PARTITIONS);
+    await a.disconnect();
+  }
+});
+
+test('acks=all producing through a SIGKILL and a SIGSTOP of the leader loses no acknowledged record', async () => {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } });
+  await producer.connect();
+  const acked = new Map<string, { partition: number; offset: number }>();
+  let failed = 0;
+  let seq = 0;
+  let stop = false;
+  const send = async () => {
+    while (!stop) {
+      const batch = Array.from({ length: 10 }, () => `v-${seq++}`);
+      try {
+        const r = await producer.send({
+          topic: TOPIC,
+          acks: -1,
+          timeout: 10_000,
+          messages: batch.map((v) => ({ key: v, value: v })),
+        });
+        // One batch per partition per request: kafkajs reports the base offset of each.
+        const byPartition = new Map<number, string[]>();
+        for (const v of batch) {
+          // Keyed with murmur2 like the broker expects; recompute the partition per record.
+          const p = partitionForKey(Buffer.from(v), PARTITIONS);
+          const list = byPartition.get(p) ?? [];
+          list.push(v);
+          byPartition.set(p, list);
+        }
+        for (const meta of r) {
+          const list = byPartition.get(meta.partition) ?? [];
+          list.forEach((v, i) => acked.set(v, { partition: meta.partition, offset: Number(meta.baseOffset) + i }));
+        }
+      } catch {
+        failed += batch.length;
+      }
+    }
+  };
+  const sender = send();
+  const ackedAfter = async (n: number) => waitFor(`${n} acknowledged records`, async () => (acked.size >= n ? true : undefined), 60_000);
+
+  await ackedAfter(300);
+  const leader0 = (await partitionLeaders()).get(0)!.leader;
+  await nodeById(leader0).kill();
+  const atKill = acked.size;
+  await ackedAfter(atKill + 300);
+  const afterKill = await partitionLeaders();
+  assert.notEqual(afterKill.get(0)!.leader, leader0, 'partition 0 has a new leader');
+  await nodeById(leader0).restart();
+  await waitFor('the restarted broker back in every ISR', async () => {
+    const m = await partitionLeaders();
+    return [...m.values()].every((p) => p.isr.length === 3) ? true : undefined;
+  }, 60_000);
+
+  const leader0b = (await partitionLeaders()).get(0)!.leader;
+  nodeById(leader0b).signal('SIGSTOP');
+  const atStop = acked.size;
+  await ackedAfter(atStop + 200);
+  nodeById(leader0b).signal('SIGCONT');
+  await ackedAfter(acked.size + 100);
+  stop = true;
+  await sender;
+  await producer.disconnect();
+
+  // Final read from each partition's leader once the cluster has healed.
+  await waitFor('every partition led and fully in sync', async () => {
+    const m = await partitionLeaders();
+    return [...m.values()].every((p) => p.leader > 0 && p.isr.length === 3) ? true : undefined;
+  }, 60_000);
+  const leaders = await partitionLeaders();
+  const seen = new Map<string, { partition: number; offset: number }>();
+  for (let p = 0; p < PARTITIONS; p++) {
+    const port = nodeById(leaders.get(p)!.leader).port;
+    const contents = await readPartition(port, TOPIC, p);
+    for (const r of contents.records) {
+      const v = r.value!.toString();
+      assert.ok(!seen.has(v), `duplicate ${v} at ${p}/${r.offset} and ${JSON.stringify(seen.get(v))}`);
+      seen.set(v, { partition: p, offset: r.offset });
+    }
+  }
+  let lost = 0;
+  for (const [v, at] of acked) {
+    const s = seen.get(v);
+    if (!s) lost++;
+    else assert.deepEqual(s, at, `${v} acknowledged at ${JSON.stringify(at)} but found at ${JSON.stringify(s)}`);
+  }
+  assert.equal(lost, 0, `${lost} of ${acked.size} acknowledged records lost`);
+  console.log(`# acknowledged ${acked.size}, failed sends ${failed}, read ${seen.size}; leader ${leader0} killed, ${leader0b} paused`);
+});
+
+test('a consumer group keeps consuming when its coordinator is killed', async () => {
+  const groupId = 'cluster-group';
+  const topic = 'group-topic';
+  await admin.createTopics({ topics: [{ topic, numPartitions: 2, replicationFactor: 3 }] });
+  const producer = kafka.producer({ idempotent: true });
+  await producer.connect();
+  const sendRange = async (from: number, to: number) => {
+    for (let i = from; i < to; i += 50) {
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: Math.min(50, to - i) }, (_, j) => ({ value: `g-${i + j}` })) });
+    }
+  };
+  await sendRange(0, 200);
+  const seen = new Set<string>();
+  const consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 500, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      seen.add(message.value!.toString());
+    },
+  });
+  await waitFor('first 200 consumed', async () => (seen.size >= 200 ? true : undefined), 60_000);
+  const md = await admin.fetchTopicMetadata({ topics: ['__consumer_offsets'] });
+  const p = partitionForGroup(groupId, md.topics[0]!.partitions.length);
+  const coordinator = md.topics[0]!.partitions.find((x) => x.partitionId === p)!.leader;
+  await nodeById(coordinator).kill();
+  await sendRange(200, 400);
+  await waitFor('all 400 consumed after the coordinator died', async () => (seen.size >= 400 ? true : undefined), 90_000);
+  await consumer.disconnect();
+  await producer.disconnect();
+  await nodeById(coordinator).restart();
+  for (let i = 0; i < 400; i++) assert.ok(seen.has(`g-${i}`), `g-${i} consumed`);
+});
