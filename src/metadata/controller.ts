@@ -326,13 +326,13 @@ export class Controller {
     }
     const counts = countBy(topics.map((t) => t.name));
     const live = this.image.liveBrokers();
-    /** Names created by this request, by their collision form. */
-    const creating = new Map<string, string>();
+    /** Existing topics and those this request creates, by their collision form ('.' as '_'). */
+    const taken = new Map(this.image.topics().map((o) => [unifyCollisionChars(o.name), o.name]));
     const newIds = new Set<string>();
     const results: CreatableTopicResult[] = [];
     const records: MetadataRecord[] = [];
     for (const t of topics) {
-      const checked = this.checkNewTopic(t, counts, creating);
+      const checked = this.checkNewTopic(t, counts, taken);
       if (checked !== null) {
         results.push(fail(t.name, checked));
         continue;
@@ -342,7 +342,7 @@ export class Controller {
         results.push(fail(t.name, placed));
         continue;
       }
-      creating.set(unifyCollisionChars(t.name), t.name);
+      taken.set(unifyCollisionChars(t.name), t.name);
       const topicId = validateOnly
         ? ZERO_TOPIC_ID
         : newTopicId(this.random, (id) => newIds.has(id) || this.image.topicById(id) !== undefined);
@@ -617,7 +617,7 @@ export class Controller {
   private checkNewTopic(
     t: CreatableTopic,
     counts: Map<string, number>,
-    creating: Map<string, string>,
+    taken: Map<string, string>,
   ): Failure | null {
     if (counts.get(t.name)! > 1)
       return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'Duplicate topic name.' };
@@ -626,9 +626,8 @@ export class Controller {
     if (this.image.topic(t.name) !== undefined) {
       return { errorCode: ErrorCode.TOPIC_ALREADY_EXISTS, errorMessage: `Topic '${t.name}' already exists.` };
     }
-    const unified = unifyCollisionChars(t.name);
-    const colliding =
-      creating.get(unified) ?? this.image.topics().find((o) => unifyCollisionChars(o.name) === unified)?.name;
+    // The same name was answered above; a different one with the same collision form collides.
+    const colliding = taken.get(unifyCollisionChars(t.name));
     if (colliding !== undefined) {
       return {
         errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION,
@@ -713,15 +712,12 @@ export class Controller {
       };
     }
     const additional = r.count - current;
-    const partition0 = topic.partitions[0]!;
+    // New partitions keep the topic's replication factor and continue its leader stripe. (A topic
+    // always has a partition 0 when the controller created it; the default covers one that has none.)
+    const partition0 = topic.partitions[0];
+    const rf = partition0?.replicas.length ?? this.config.defaultReplicationFactor;
     if (r.assignments === undefined) {
-      return this.placeAutomatically(
-        live,
-        additional,
-        partition0.replicas.length,
-        current,
-        partition0.replicas[0],
-      );
+      return this.placeAutomatically(live, additional, rf, current, partition0?.replicas[0]);
     }
     if (r.assignments.length !== additional) {
       return invalidAssignment(
@@ -730,7 +726,7 @@ export class Controller {
     }
     const out: Placement[] = [];
     for (const [i, brokerIds] of r.assignments.entries()) {
-      const placed = this.manualPlacement(brokerIds, partition0.replicas.length, current + i);
+      const placed = this.manualPlacement(brokerIds, rf, current + i);
       if (!('replicas' in placed)) return placed;
       out.push(placed);
     }

@@ -62,8 +62,6 @@ export type MetadataRecord =
   | { type: 'RemoveTopic'; topicId: string }
   | { type: 'ProducerIds'; brokerId: number; brokerEpoch: number; nextProducerId: number };
 
-export type MetadataRecordType = MetadataRecord['type'];
-
 /** The encoding's version; a decoder refuses any other. */
 export const METADATA_BATCH_VERSION = 1;
 
