@@ -116,6 +116,7 @@ export class MetadataImage {
         if (err instanceof MetadataRecordError) {
           throw new MetadataRecordError(
             `batch at offset ${offset}, record ${i} (${record.type}): ${err.message}`,
+            { cause: err },
           );
         }
         throw err;
