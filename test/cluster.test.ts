@@ -218,6 +218,14 @@ test('acks=all producing through a SIGKILL and a SIGSTOP of the leader loses no 
 test('a consumer group keeps consuming when its coordinator is killed', async () => {
   const groupId = 'cluster-group';
   const topic = 'group-topic';
+  for (const n of nodes) {
+    n.signal('SIGCONT');
+    if (!n.running) await n.restart();
+  }
+  await waitFor('three live brokers', async () => {
+    const c = await admin.describeCluster();
+    return c.brokers.length === NODES ? c : undefined;
+  });
   await admin.createTopics({ topics: [{ topic, numPartitions: 2, replicationFactor: 3 }] });
   const producer = kafka.producer({ idempotent: true });
   await producer.connect();

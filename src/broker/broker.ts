@@ -144,13 +144,13 @@ export class Broker {
         topics: this.topics,
         logger: this.log,
         advertised: () => this.advertised,
-        onOffsetsLeadership: (partition, leader) => {
+        onOffsetsLeadership: (partition, leader, leaderEpoch) => {
           if (leader) {
-            this.groups.becomeCoordinator(partition).catch((err: unknown) => {
+            this.groups.becomeCoordinator(partition, leaderEpoch).catch((err: unknown) => {
               this.log.error(`loading groups of __consumer_offsets-${partition} failed: ${(err as Error).message}`);
             });
           } else {
-            this.groups.resignCoordinator(partition);
+            this.groups.resignCoordinator(partition, leaderEpoch);
           }
         },
       });

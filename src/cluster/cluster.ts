@@ -32,7 +32,7 @@ export interface ClusterDeps {
   readonly topics: TopicManager;
   readonly logger: Logger;
   readonly advertised: () => { host: string; port: number };
-  readonly onOffsetsLeadership: (partition: number, leader: boolean) => void;
+  readonly onOffsetsLeadership: (partition: number, leader: boolean, leaderEpoch: number) => void;
 }
 
 /** Every node derives the same cluster id from the voter list when none is configured. */

@@ -71,12 +71,20 @@ export class ControllerChannel {
     local: () => Promise<Encodable<Resp<K>>>,
     errorOf: (r: Resp<K>) => number,
     timeoutMs = 10_000,
+    requestTimeoutMs = 5_000,
   ): Promise<Resp<K>> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
     for (let attempt = 0; !this.closed; attempt++) {
       try {
-        const r = (this.service.isActive ? await local() : await (await this.connection()).send(apiKey, request)) as Resp<K>;
+        // Each attempt is bounded well below the overall deadline: a controller that is paused
+        // (SIGSTOP, GC, partition) must not hold a heartbeat long enough to get this broker fenced.
+        const perRequestMs = Math.max(500, Math.min(requestTimeoutMs, deadline - Date.now()));
+        const r = (
+          this.service.isActive
+            ? await local()
+            : await (await this.connection()).send(apiKey, request, { timeoutMs: perRequestMs })
+        ) as Resp<K>;
         if (errorOf(r) !== ErrorCode.NOT_CONTROLLER) return r;
         last = new KafkaError(ErrorCode.NOT_CONTROLLER);
       } catch (err) {
@@ -98,10 +106,11 @@ export class ControllerChannel {
     return this.call(ApiKey.BrokerRegistration, req, () => this.service.brokerRegistration(req as never), (r) => r.errorCode);
   }
   brokerHeartbeat(req: Req<ApiKey.BrokerHeartbeat>) {
-    return this.call(ApiKey.BrokerHeartbeat, req, () => this.service.brokerHeartbeat(req as never), (r) => r.errorCode, 5_000);
+    // Heartbeats are retried within one interval; each attempt gets at most 1 s.
+    return this.call(ApiKey.BrokerHeartbeat, req, () => this.service.brokerHeartbeat(req as never), (r) => r.errorCode, 3_000, 1_000);
   }
   alterPartition(req: Req<ApiKey.AlterPartition>) {
-    return this.call(ApiKey.AlterPartition, req, () => this.service.alterPartition(req as never), (r) => r.errorCode, 5_000);
+    return this.call(ApiKey.AlterPartition, req, () => this.service.alterPartition(req as never), (r) => r.errorCode, 5_000, 2_000);
   }
   allocateProducerIds(req: Req<ApiKey.AllocateProducerIds>) {
     return this.call(ApiKey.AllocateProducerIds, req, () => this.service.allocateProducerIds(req as never), (r) => r.errorCode);

@@ -35,7 +35,7 @@ export interface ReplicaManagerOptions {
   readonly minInsyncReplicas: (topic: string) => number;
   readonly logger: Logger;
   /** Called when this broker becomes or stops being the leader of a __consumer_offsets partition. */
-  readonly onOffsetsLeadership: (partition: number, leader: boolean) => void;
+  readonly onOffsetsLeadership: (partition: number, leader: boolean, leaderEpoch: number) => void;
 }
 
 const key = (topic: string, p: number) => `${topic}\u0000${p}`;
@@ -111,7 +111,7 @@ export class ReplicaManager {
         rp.close();
         this.replicas.delete(k);
         await this.o.topics.removeReplica(t.name, m.partition);
-        if (wasLeader && t.name === CONSUMER_OFFSETS_TOPIC) this.o.onOffsetsLeadership(m.partition, false);
+        if (wasLeader && t.name === CONSUMER_OFFSETS_TOPIC) this.o.onOffsetsLeadership(m.partition, false, m.leaderEpoch);
       }
       return;
     }
@@ -125,6 +125,7 @@ export class ReplicaManager {
       this.replicas.set(k, rp);
     }
     const wasLeader = rp.isLeader;
+    const previousEpoch = rp.leaderEpoch;
     rp.applyState({
       leaderId: m.leader,
       leaderEpoch: m.leaderEpoch,
@@ -132,8 +133,9 @@ export class ReplicaManager {
       isr: m.isr,
       replicas: m.replicas,
     });
-    if (t.name === CONSUMER_OFFSETS_TOPIC && wasLeader !== rp.isLeader) {
-      this.o.onOffsetsLeadership(m.partition, rp.isLeader);
+    // Leader epochs let the coordinator ignore a stale resign and reload on a newer election.
+    if (t.name === CONSUMER_OFFSETS_TOPIC && (wasLeader !== rp.isLeader || (rp.isLeader && rp.leaderEpoch !== previousEpoch))) {
+      this.o.onOffsetsLeadership(m.partition, rp.isLeader, rp.leaderEpoch);
     }
   }
 
@@ -156,7 +158,7 @@ export class ReplicaManager {
       const k = key(t.name, p.partition);
       const rp = this.replicas.get(k);
       if (!rp) continue;
-      if (rp.isLeader && t.name === CONSUMER_OFFSETS_TOPIC) this.o.onOffsetsLeadership(p.partition, false);
+      if (rp.isLeader && t.name === CONSUMER_OFFSETS_TOPIC) this.o.onOffsetsLeadership(p.partition, false, rp.leaderEpoch);
       rp.close();
       this.replicas.delete(k);
     }

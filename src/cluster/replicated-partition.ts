@@ -17,6 +17,7 @@
  */
 
 import { ErrorCode, KafkaError } from '../protocol/errors.js';
+import { batchOffsets, readBatchHeader } from '../protocol/records/batch-header.js';
 import type { Partition, ReplicationHooks } from '../broker/partition.js';
 import { LeaderEpochCache } from '../replication/leader-epoch-cache.js';
 import type {
@@ -172,8 +173,36 @@ export class ReplicatedPartition implements ReplicationHooks {
   handleLeaderResponse(resp: LeaderResponse): void {
     const before = this.adapter.logEndOffset;
     this.replica.handleResponse(resp, this.deps.nowMs());
-    if (this.adapter.logEndOffset !== before) this.scheduleFlush();
+    const after = this.adapter.logEndOffset;
+    if (after > before && resp.kind === 'fetch-response') {
+      // The idempotent-producer table follows the log on followers too, so a follower that
+      // becomes leader checks the next sequence of every producer exactly as the old leader would.
+      this.recordProducers(resp.records);
+    } else if (after < before) {
+      // Truncated: the table may name batches that are gone. Rebuild it from the log once the
+      // truncation has run (appends queued behind it are recorded by the rebuild or after it).
+      void this.adapter.settled().then(() => this.partition.rebuildProducerState()).catch((err: unknown) => {
+        this.deps.logger.warn(`${this.topic}-${this.index}: producer state rebuild: ${(err as Error).message}`);
+      });
+    }
+    if (after !== before) this.scheduleFlush();
     this.afterInput();
+  }
+
+  private recordProducers(records: Buffer): void {
+    for (const { at } of batchOffsets(records)) {
+      const h = readBatchHeader(records, at);
+      if (h.producerId >= 0 && h.baseSequence >= 0) {
+        this.partition.producers.record(
+          h.producerId,
+          h.producerEpoch,
+          h.baseSequence,
+          h.lastOffsetDelta,
+          h.baseOffset,
+          h.maxTimestamp,
+        );
+      }
+    }
   }
 
   onAlterPartitionResponse(resp: AlterPartitionResponse): void {
