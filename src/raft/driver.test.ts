@@ -202,6 +202,27 @@ describe('RaftDriver: 3 nodes over TCP with files on disk', () => {
     agreed = [...seq1];
   });
 
+  test('status(): the leader reports each follower caught up, other nodes report none', async () => {
+    const leader = await h.waitLeader();
+    const s = await waitFor('followers caught up', 10_000, () => {
+      const st = leader.status();
+      return st.followers.length === 2 &&
+        st.followers.every((f) => f.matchIndex === st.lastIndex && f.lastCaughtUpMs !== undefined)
+        ? st
+        : undefined;
+    });
+    const now = Date.now();
+    assert.deepEqual(
+      s.followers.map((f) => f.id).sort(),
+      [1, 2, 3].filter((id) => id !== leader.id),
+    );
+    for (const f of s.followers) {
+      assert.ok(f.lastContactMs !== undefined && f.lastContactMs <= now && now - f.lastContactMs < 5_000);
+      assert.ok(f.lastCaughtUpMs! <= f.lastContactMs);
+    }
+    for (const d of h.drivers.values()) if (d !== leader) assert.deepEqual(d.status().followers, []);
+  });
+
   test('malformed frames close only their own connection', async () => {
     const target = h.voters[0]!;
     const closed = async (bytes: Buffer) => {

@@ -72,6 +72,19 @@ export interface RaftStatus {
   readonly durableIndex: number;
   readonly snapshotIndex: number;
   readonly voters: readonly NodeId[];
+  /** On the leader, each follower's replication progress (empty on other nodes). */
+  readonly followers: readonly FollowerStatus[];
+}
+
+/** What the leader knows of a follower, for status reports (DescribeQuorum). */
+export interface FollowerStatus {
+  readonly id: NodeId;
+  /** Highest index known to be durable on the follower. */
+  readonly matchIndex: number;
+  /** Wall-clock ms of the follower's last answer to this leader; undefined if none since it became leader. */
+  readonly lastContactMs: number | undefined;
+  /** Wall-clock ms of the last answer that showed the follower holding all the leader's log. */
+  readonly lastCaughtUpMs: number | undefined;
 }
 
 export class NotLeaderError extends Error {
@@ -126,6 +139,8 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
   private pumpAgain = false;
   private stopped = false;
   private fatalError: Error | undefined;
+  /** Leader only: when each follower last answered, and was last caught up (cleared on election). */
+  private readonly contact = new Map<NodeId, { lastContactMs: number; lastCaughtUpMs: number | undefined }>();
 
   private constructor(
     options: RaftDriverOptions,
@@ -202,6 +217,12 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
       durableIndex: n.durableIndex,
       snapshotIndex: n.log.snapshotIndex,
       voters: n.voters,
+      followers: n.followerProgress().map((f) => ({
+        id: f.id,
+        matchIndex: f.matchIndex,
+        lastContactMs: this.contact.get(f.id)?.lastContactMs,
+        lastCaughtUpMs: this.contact.get(f.id)?.lastCaughtUpMs,
+      })),
     };
   }
 
@@ -269,7 +290,22 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
       this.fail(err);
       return;
     }
+    if (
+      (m.type === 'AppendEntriesResponse' || m.type === 'InstallSnapshotResponse') &&
+      this.node.role === 'leader'
+    )
+      this.noteContact(m.from);
     this.pump();
+  }
+
+  /** Real time stays here, out of RaftNode: the leader's wall clock for status reports only. */
+  private noteContact(from: NodeId): void {
+    const now = Date.now();
+    const match = this.node.followerProgress().find((f) => f.id === from)?.matchIndex ?? 0;
+    const c = this.contact.get(from) ?? { lastContactMs: now, lastCaughtUpMs: undefined };
+    c.lastContactMs = now;
+    if (match >= this.node.log.lastIndex) c.lastCaughtUpMs = now;
+    this.contact.set(from, c);
   }
 
   private pump(): void {
@@ -335,6 +371,7 @@ export class RaftDriver extends EventEmitter<RaftDriverEvents> {
     if (rd.leaderChange !== undefined) {
       const c = rd.leaderChange;
       this.logger.info?.(`[raft ${this.id}] ${c.role}, term ${c.term}, leader ${c.leaderId ?? '-'}`);
+      if (c.role === 'leader') this.contact.clear();
       if (c.role !== 'leader') {
         for (const p of this.pending.values()) p.reject(new NotLeaderError(c.leaderId, c.term, true));
         this.pending.clear();

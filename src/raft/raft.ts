@@ -238,6 +238,14 @@ export class RaftNode {
   get durableIndex(): number {
     return this.writes.durableMatchIndex();
   }
+  /**
+   * The leader's replication progress: per follower, the highest index known to be durable there.
+   * Empty unless this node is the leader. A copy; status reporting (DescribeQuorum) reads it.
+   */
+  followerProgress(): { readonly id: NodeId; readonly matchIndex: number }[] {
+    if (this.currentRole !== 'leader' || this.progress === undefined) return [];
+    return [...this.progress.all()].map((p) => ({ id: p.id, matchIndex: p.matchIndex }));
+  }
 
   // ---------------------------------------------------------------------------------------------
   // Inputs.

@@ -9,15 +9,16 @@
  *   Raft indexes start at 1, so index i is Kafka offset i - 1 and an index is also the log end
  *   offset after it: commit index = high watermark, match index = log end offset.
  * - Any other node forwards the request to the leader, as Kafka's brokers forward it to the
- *   active controller. A request that was itself forwarded (it comes from a broker's controller
- *   channel) is never forwarded again: a node that is no longer the leader answers
- *   NOT_LEADER_OR_FOLLOWER and the client retries, so two nodes with stale views cannot bounce
- *   a request between them.
+ *   active controller; during an election (no leader known) it answers NOT_LEADER_OR_FOLLOWER
+ *   at once and the client retries. A request that was itself forwarded (it comes from a
+ *   broker's controller channel) is never forwarded again: a node that is no longer the leader
+ *   answers NOT_LEADER_OR_FOLLOWER and the client retries, so two nodes with stale views cannot
+ *   bounce a request between them.
  * - Without a quorum (a single node, controller.quorum.voters unset) the answer is
  *   INVALID_REQUEST with a message (v2). Kafka 4 has no such node (every node belongs to a KRaft
- *   quorum); Kafka 3's ZooKeeper brokers did not advertise the API and failed it with
- *   UNKNOWN_SERVER_ERROR. Sluice advertises the API always (ApiVersions lists every handler) and
- *   says why it cannot answer.
+ *   quorum); Kafka 3's ZooKeeper brokers did not advertise the API (its schema names only the
+ *   broker and controller listeners) and closed the connection on it. Sluice advertises it
+ *   always (ApiVersions lists every handler) and says why it cannot answer.
  *
  * Not implemented: observers (every Sluice cluster node is a voter), replica directory ids (zero).
  */
@@ -152,9 +153,15 @@ export const describeQuorumHandler = defineHandler<Broker, ApiKey.DescribeQuorum
     const status = cluster.quorum.status();
     if (status.role === 'leader') return quorumResponse(status, ctx.broker.config.voters, Date.now());
     const notLeader = (why: string) =>
-      partitionErrors(req, ErrorCode.NOT_LEADER_OR_FOLLOWER, `node ${status.id} is not the quorum leader (${why})`);
+      partitionErrors(
+        req,
+        ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        `node ${status.id} is not the quorum leader (${why})`,
+      );
+    // No leader yet (an election): answer now, the client retries; forwarding would wait for one.
+    if (status.leaderId === undefined) return notLeader('no leader elected yet');
     if (ctx.clientId !== null && FORWARDED_CLIENT_ID.test(ctx.clientId))
-      return notLeader(`leader ${status.leaderId ?? 'unknown'}`);
+      return notLeader(`leader ${status.leaderId}`);
     try {
       return await cluster.channel.forward(ApiKey.DescribeQuorum, req, (r) => r.errorCode);
     } catch (err) {
