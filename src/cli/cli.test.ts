@@ -117,7 +117,10 @@ describe('sluice topic', () => {
     r = await run(['topic', 'describe', 'orders']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Topic: orders .*Partitions: 3/);
-    assert.match(r.stdout, /Partition\s+Leader\s+Replicas\s+ISR\s+LogStartOffset\s+LogEndOffset/);
+    assert.match(
+      r.stdout,
+      /Partition\s+Leader\s+LeaderEpoch\s+Replicas\s+ISR\s+Offline\s+LogStartOffset\s+LogEndOffset/,
+    );
     assert.match(r.stdout, /retention\.ms=86400000/);
     assert.doesNotMatch(r.stdout, /segment\.bytes/, 'default configs are not listed');
 

@@ -17,13 +17,22 @@ export interface GlobalFlags {
 /** parseArgs option specs every client command accepts. */
 export const GLOBAL_OPTIONS = {
   'bootstrap-server': { type: 'string' },
+  /** Short for --bootstrap-server (the spelling `sluice dev cluster` prints). */
+  bootstrap: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export function globalFlags(values: { 'bootstrap-server'?: string; json?: boolean }): GlobalFlags {
+export function globalFlags(values: {
+  'bootstrap-server'?: string;
+  bootstrap?: string;
+  json?: boolean;
+}): GlobalFlags {
   return {
-    bootstrapServer: values['bootstrap-server'] ?? (process.env.SLUICE_BOOTSTRAP_SERVER || DEFAULT_BOOTSTRAP),
+    bootstrapServer:
+      values['bootstrap-server'] ??
+      values.bootstrap ??
+      (process.env.SLUICE_BOOTSTRAP_SERVER || DEFAULT_BOOTSTRAP),
     json: values.json ?? false,
   };
 }

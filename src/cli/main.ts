@@ -7,18 +7,25 @@
 
 import { parseArgs } from 'node:util';
 import { SluiceClientError } from '../client/errors.js';
+import { CLUSTER_USAGE, runCluster } from './cluster.js';
 import { CliError, UsageError } from './common.js';
 import { CONSUME_USAGE, runConsume } from './consume.js';
+import { DEV_USAGE, cliEntry, runDev } from './dev.js';
 import { GROUP_USAGE, runGroup } from './group.js';
 import { PRODUCE_USAGE, runProduce } from './produce.js';
-import { runStart } from './start.js';
+import { START_USAGE, runStart } from './start.js';
 import { TOPIC_USAGE, runTopic } from './topic.js';
 
 const USAGE = `Usage: sluice <command> [options]
 
 Commands:
   start [--data-dir D] [--listen HOST:PORT] [--config FILE] [--metrics-listen HOST:PORT] [--set KEY=VALUE]...
-        Run a broker (default 127.0.0.1:9092, data in ./sluice-data).
+  start --node-id N --listen HOST:PORT --controller-listen HOST:PORT --voters 1@HOST:PORT,2@HOST:PORT,... --data-dir D
+        Run a broker (default 127.0.0.1:9092, data in ./sluice-data); with --voters, a node of a cluster.
+  dev cluster [--nodes 3] [--base-port 19092] [--data-dir ./sluice-dev-cluster] [--set KEY=VALUE]...
+        Run a local N-node cluster in the foreground (Ctrl-C stops it).
+  cluster status [--bootstrap HOST:PORT]
+        Nodes, metadata quorum and under-replicated/offline partitions (exit code 2 when degraded).
   topic create NAME [--partitions N] [--replication-factor N] [--config K=V]...
   topic list | topic describe NAME | topic alter NAME --config K=V... | topic delete NAME
         Manage topics.
@@ -31,8 +38,8 @@ Commands:
   group reset-offsets G --topic T (--to-earliest | --to-latest | --to-offset N | --to-datetime ISO | --shift-by N) [--execute]
         Manage consumer groups.
 
-Global options (client commands): --bootstrap-server HOST:PORT (default $SLUICE_BOOTSTRAP_SERVER,
-  else 127.0.0.1:9092), --json for machine-readable output.
+Global options (client commands): --bootstrap-server HOST:PORT (or --bootstrap; default
+  $SLUICE_BOOTSTRAP_SERVER, else 127.0.0.1:9092), --json for machine-readable output.
 
 Run 'sluice <command> --help' for a command's options.`;
 
@@ -47,6 +54,8 @@ const COMMAND_USAGE: Record<string, string> = {
   produce: PRODUCE_USAGE,
   consume: CONSUME_USAGE,
   group: GROUP_USAGE,
+  cluster: CLUSTER_USAGE,
+  dev: DEV_USAGE,
 };
 
 async function runClientCommand(command: string, run: () => Promise<number>): Promise<number> {
@@ -77,6 +86,10 @@ export async function main(argv: string[]): Promise<number> {
       return runClientCommand(command, () => runConsume(rest));
     case 'group':
       return runClientCommand(command, () => runGroup(rest));
+    case 'cluster':
+      return runClientCommand(command, () => runCluster(rest));
+    case 'dev':
+      return runClientCommand(command, () => runDev(rest, cliEntry(argv)));
     case 'start': {
       const options = {
         'data-dir': { type: 'string' },
@@ -84,20 +97,22 @@ export async function main(argv: string[]): Promise<number> {
         config: { type: 'string' },
         'metrics-listen': { type: 'string' },
         'node-id': { type: 'string' },
+        voters: { type: 'string' },
+        'controller-listen': { type: 'string' },
         set: { type: 'string', multiple: true },
-        help: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       } as const;
       let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>;
       try {
         parsed = parseArgs({ args: rest, options });
       } catch (err) {
         if (!isParseArgsError(err)) throw err;
-        console.error(`error: ${err.message}\n\n${USAGE}`);
+        console.error(`error: ${err.message}\n\n${START_USAGE}`);
         return 1;
       }
       const { values } = parsed;
       if (values.help) {
-        console.log(USAGE);
+        console.log(START_USAGE);
         return 0;
       }
       return runStart({
@@ -106,6 +121,8 @@ export async function main(argv: string[]): Promise<number> {
         config: values.config,
         metricsListen: values['metrics-listen'],
         nodeId: values['node-id'],
+        voters: values.voters,
+        controllerListen: values['controller-listen'],
         set: values.set,
       });
     }

@@ -31,6 +31,44 @@ function nonDefaultConfigs(d: TopicDescription) {
   return d.configs.filter((c) => !c.isDefault);
 }
 
+const ids = (xs: number[]) => (xs.length === 0 ? '-' : xs.join(','));
+
+/**
+ * The partition part of `topic describe`: per partition its leader and leader epoch, replicas,
+ * ISR and offline replicas (Metadata), and log start/end offsets; then which partitions are
+ * under-replicated (ISR smaller than the replicas) or offline (no leader), if any.
+ */
+export function describeLines(d: TopicDescription): string[] {
+  const rf = d.partitions[0]?.replicas.length ?? 0;
+  const lines = [
+    `Topic: ${d.name}  TopicId: ${d.topicId}  Partitions: ${d.partitions.length}  ReplicationFactor: ${rf}`,
+    table([
+      ['Partition', 'Leader', 'LeaderEpoch', 'Replicas', 'ISR', 'Offline', 'LogStartOffset', 'LogEndOffset'],
+      ...d.partitions.map((p) => [
+        String(p.partition),
+        p.leader < 0 ? 'none' : String(p.leader),
+        String(p.leaderEpoch),
+        ids(p.replicas),
+        ids(p.isr),
+        ids(p.offlineReplicas),
+        p.logStartOffset < 0 ? '-' : String(p.logStartOffset),
+        p.logEndOffset < 0 ? '-' : String(p.logEndOffset),
+      ]),
+    ])
+      .split('\n')
+      .map((l) => `  ${l}`)
+      .join('\n'),
+  ];
+  const offline = d.partitions.filter((p) => p.leader < 0).map((p) => p.partition);
+  const under = d.partitions
+    .filter((p) => p.leader >= 0 && p.isr.length < p.replicas.length)
+    .map((p) => p.partition);
+  if (offline.length > 0) lines.push(`Offline partitions (no leader): ${offline.join(',')}`);
+  if (under.length > 0)
+    lines.push(`Under-replicated partitions (ISR smaller than replicas): ${under.join(',')}`);
+  return lines;
+}
+
 function print(flags: GlobalFlags, text: string, json: unknown): void {
   console.log(flags.json ? JSON.stringify(json, null, 2) : text);
 }
@@ -86,24 +124,7 @@ export async function runTopic(args: string[]): Promise<number> {
       }
       case 'describe': {
         const d = await admin.describeTopic(needName());
-        const rf = d.partitions[0]?.replicas.length ?? 0;
-        const lines = [
-          `Topic: ${d.name}  TopicId: ${d.topicId}  Partitions: ${d.partitions.length}  ReplicationFactor: ${rf}`,
-          table([
-            ['Partition', 'Leader', 'Replicas', 'ISR', 'LogStartOffset', 'LogEndOffset'],
-            ...d.partitions.map((p) => [
-              String(p.partition),
-              String(p.leader),
-              p.replicas.join(','),
-              p.isr.join(','),
-              String(p.logStartOffset),
-              String(p.logEndOffset),
-            ]),
-          ])
-            .split('\n')
-            .map((l) => `  ${l}`)
-            .join('\n'),
-        ];
+        const lines = describeLines(d);
         const configs = nonDefaultConfigs(d);
         lines.push(
           configs.length === 0

@@ -12,8 +12,16 @@
 
 import { ZERO_UUID } from '../protocol/codec-support.js';
 import { ErrorCode } from '../protocol/errors.js';
+import type { ReplicaState } from '../protocol/generated/describe-quorum-response.js';
 import { ApiKey } from '../protocol/generated/index.js';
-import { Cluster, type ClusterOptions, type PartitionMetadata, sleep } from './cluster.js';
+import {
+  type BrokerAddress,
+  Cluster,
+  type ClusterOptions,
+  type PartitionMetadata,
+  type TopicMetadata,
+  sleep,
+} from './cluster.js';
 import type { Connection } from './connection.js';
 import {
   InvalidArgumentError,
@@ -85,10 +93,14 @@ export interface ConfigEntry {
 
 export interface PartitionDescription {
   partition: number;
+  /** -1: the partition is offline (no replica can lead it). */
   leader: number;
   leaderEpoch: number;
   replicas: number[];
   isr: number[];
+  /** Replicas on brokers that are down (fenced or gone). */
+  offlineReplicas: number[];
+  /** -1 when the partition is offline. */
   logStartOffset: number;
   logEndOffset: number;
 }
@@ -154,6 +166,34 @@ export interface GroupPartitionLag {
   memberId: string | null;
   clientId: string | null;
   host: string | null;
+}
+
+export interface ClusterDescription {
+  clusterId: string;
+  /** The active controller's node id, -1 if none. */
+  controllerId: number;
+  /** The live brokers, by node id. */
+  brokers: BrokerAddress[];
+}
+
+/** One member of the metadata quorum as the leader sees it (DescribeQuorum's ReplicaState). */
+export interface QuorumReplica {
+  nodeId: number;
+  /** -1 when the leader has not heard from it. */
+  logEndOffset: number;
+  /** Leader wall-clock ms of its last fetch; -1 unknown (and on brokers before DescribeQuorum v1). */
+  lastFetchTimestamp: number;
+  /** Leader wall-clock ms when it was last caught up; -1 unknown. */
+  lastCaughtUpTimestamp: number;
+}
+
+/** The metadata quorum (`__cluster_metadata` partition 0): what `kafka-metadata-quorum describe` shows. */
+export interface QuorumDescription {
+  leaderId: number;
+  leaderEpoch: number;
+  highWatermark: number;
+  voters: QuorumReplica[];
+  observers: QuorumReplica[];
 }
 
 export type OffsetResetSpec =
@@ -253,10 +293,22 @@ export class Admin {
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  /** Partitions with leaders, replicas, ISR and log start/end offsets, plus the topic's configs. */
+  /**
+   * Partitions with leaders, replicas, ISR and log start/end offsets, plus the topic's configs.
+   * Offline partitions (leader -1) are described too, with offsets -1.
+   */
   async describeTopic(name: string): Promise<TopicDescription> {
-    const meta = await this.cluster.topic(name, { refresh: true });
-    const parts = meta.partitions.map((p) => p.partition);
+    let meta: TopicMetadata;
+    try {
+      meta = await this.cluster.topic(name, { refresh: true });
+    } catch (err) {
+      // cluster.topic waits for every partition to have a leader; an offline one never will.
+      const known = this.cluster.topics.get(name);
+      if (!(err instanceof KafkaResponseError && err.errorCode === ErrorCode.LEADER_NOT_AVAILABLE && known))
+        throw err;
+      meta = known;
+    }
+    const parts = meta.partitions.filter((p) => p.leader >= 0).map((p) => p.partition);
     const [starts, ends, configs] = await Promise.all([
       this.listOffsetsMany(name, parts, EARLIEST_OFFSET),
       this.listOffsetsMany(name, parts, LATEST_OFFSET),
@@ -272,11 +324,81 @@ export class Admin {
         leaderEpoch: p.leaderEpoch,
         replicas: p.replicas,
         isr: p.isr,
+        offlineReplicas: p.offlineReplicas,
         logStartOffset: starts.get(p.partition)?.offset ?? -1,
         logEndOffset: ends.get(p.partition)?.offset ?? -1,
       })),
       configs,
     };
+  }
+
+  /** The cluster id, the active controller and the live brokers (DescribeCluster, KIP-700). */
+  async describeCluster(): Promise<ClusterDescription> {
+    const conn = await this.cluster.anyConnection();
+    if (!conn.supports(ApiKey.DescribeCluster)) {
+      // Brokers before Kafka 2.8: the same facts from Metadata.
+      const res = await this.cluster.refreshMetadata([]);
+      return {
+        clusterId: res.clusterId ?? '',
+        controllerId: res.controllerId,
+        brokers: [...this.cluster.brokers.values()].sort((a, b) => a.nodeId - b.nodeId),
+      };
+    }
+    const res = await conn.send(ApiKey.DescribeCluster, {
+      includeClusterAuthorizedOperations: false,
+      endpointType: 1,
+    });
+    if (res.errorCode !== 0) throw kafkaError(res.errorCode, 'DescribeCluster', res.errorMessage);
+    return {
+      clusterId: res.clusterId,
+      controllerId: res.controllerId,
+      brokers: res.brokers
+        .map((b) => ({ nodeId: b.brokerId, host: b.host, port: b.port, rack: b.rack }))
+        .sort((a, b) => a.nodeId - b.nodeId),
+    };
+  }
+
+  /**
+   * The metadata quorum: leader, epoch, high watermark and each voter's replication progress
+   * (DescribeQuorum, KIP-595). Any broker answers (it forwards to the quorum leader); a leader
+   * change in between (NOT_LEADER_OR_FOLLOWER, NOT_CONTROLLER) is retried for up to ~5 s.
+   * A broker without a quorum (a single Sluice node) answers INVALID_REQUEST.
+   */
+  async describeQuorum(): Promise<QuorumDescription> {
+    const retriable = new Set<number>([ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.NOT_CONTROLLER]);
+    for (let attempt = 0; ; attempt++) {
+      const conn = await this.cluster.anyConnection();
+      const res = await conn.send(ApiKey.DescribeQuorum, {
+        topics: [{ topicName: '__cluster_metadata', partitions: [{ partitionIndex: 0 }] }],
+      });
+      const p = res.topics[0]?.partitions[0];
+      if (res.errorCode === 0 && p && p.errorCode === 0) {
+        const replica = (r: ReplicaState): QuorumReplica => ({
+          nodeId: r.replicaId,
+          logEndOffset: r.logEndOffset,
+          lastFetchTimestamp: r.lastFetchTimestamp,
+          lastCaughtUpTimestamp: r.lastCaughtUpTimestamp,
+        });
+        return {
+          leaderId: p.leaderId,
+          leaderEpoch: p.leaderEpoch,
+          highWatermark: p.highWatermark,
+          voters: p.currentVoters.map(replica).sort((a, b) => a.nodeId - b.nodeId),
+          observers: p.observers.map(replica).sort((a, b) => a.nodeId - b.nodeId),
+        };
+      }
+      const [code, message] =
+        res.errorCode !== 0
+          ? [res.errorCode, res.errorMessage]
+          : p
+            ? [p.errorCode, p.errorMessage]
+            : [ErrorCode.UNKNOWN_SERVER_ERROR, 'no partition in the answer'];
+      if (attempt < 10 && retriable.has(code)) {
+        await sleep(Math.min(100 * (attempt + 1), 1000));
+        continue;
+      }
+      throw kafkaError(code, 'DescribeQuorum', message);
+    }
   }
 
   /** A topic's configs (all of them; filter on `isDefault` or `source` for the overridden ones). */

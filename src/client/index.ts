@@ -5,6 +5,7 @@
 
 export { Admin, ConfigSource, EARLIEST_OFFSET, LATEST_OFFSET } from './admin.js';
 export type {
+  ClusterDescription,
   ConfigEntry,
   CreatedTopic,
   CreateTopicOptions,
@@ -17,6 +18,8 @@ export type {
   OffsetResetPlanEntry,
   OffsetResetSpec,
   PartitionDescription,
+  QuorumDescription,
+  QuorumReplica,
   TopicDescription,
   TopicListing,
 } from './admin.js';
