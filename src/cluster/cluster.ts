@@ -119,6 +119,9 @@ export class Cluster {
   /** Registers with the controller; call once the client listener is bound. */
   startLifecycle(): void {
     this.lifecycle.start();
+    // Unfenced means the controller saw this broker's metadata reach its registration: from then
+    // on the replicas follow the image (see ReplicaManager.catchUp).
+    void this.lifecycle.unfenced.then(() => this.replicas.catchUp(this.quorum.image));
   }
 
   async stop(): Promise<void> {

@@ -17,7 +17,8 @@ import { CONSUMER_OFFSETS_TOPIC } from '../group/group-log.js';
 import type { TopicManager } from '../broker/topics.js';
 import type { Logger } from '../broker/network.js';
 import { ErrorCode } from '../protocol/errors.js';
-import type { MetadataDelta, MetadataImage, PartitionMeta, TopicImage } from '../metadata/image.js';
+import { type MetadataDelta, MetadataImage, type PartitionMeta, type TopicImage } from '../metadata/image.js';
+import { diffImages } from './metadata-quorum.js';
 import type { AlterPartitionRequest } from '../replication/messages.js';
 import { DEFAULT_REPLICA_CONFIG, type ReplicaConfig } from '../replication/partition-replica.js';
 import type { ControllerChannel } from './controller-channel.js';
@@ -75,9 +76,24 @@ export class ReplicaManager {
     return [...this.replicas.values()];
   }
 
+  /**
+   * Replicas act on metadata only once this broker has caught up with the metadata log (the
+   * controller unfenced it). Before that the deltas are history — a restarted broker replaying
+   * its log would briefly "lead" partitions it led long ago — so they are not applied one by one;
+   * `catchUp` applies the image as it is then, as one delta.
+   */
+  private caughtUp = false;
+
+  catchUp(image: MetadataImage): Promise<void> {
+    if (this.caughtUp) return this.chain;
+    this.caughtUp = true;
+    return this.applyDelta(diffImages(new MetadataImage(), image), image);
+  }
+
   /** Queues one metadata delta; resolves when it has been applied to the replicas. */
   applyDelta(delta: MetadataDelta, image: MetadataImage): Promise<void> {
     this.image = image;
+    if (!this.caughtUp) return this.chain;
     const run = () => this.apply(delta, image);
     this.chain = this.chain.then(run, run).catch((err: unknown) => {
       this.o.logger.error(`applying metadata to replicas failed: ${(err as Error).stack ?? err}`);

@@ -308,6 +308,10 @@ export class PartitionReplica {
   applyPartitionState(state: PartitionState, nowMs: number): void {
     if (state.partitionEpoch <= this.partitionEpochValue) return;
     if (state.leaderEpoch < this.leaderEpochValue) return;
+    // The log already holds batches of a newer epoch: this state is history (e.g. replayed metadata
+    // after a restart). Acting on it would make this replica lead an old epoch and rewrite its
+    // epoch cache, and a later truncation would be computed from the wrong epochs.
+    if (state.leaderEpoch < this.epochCache.latestEpoch) return;
     if (!state.replicas.includes(this.brokerId)) {
       this.resign(ErrorCode.NOT_LEADER_OR_FOLLOWER);
       this.roleValue = 'none';
