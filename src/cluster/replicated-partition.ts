@@ -37,7 +37,7 @@ import { AsyncReplicaLog } from './replica-log-adapter.js';
 export interface ReplicatedPartitionDeps {
   readonly nowMs: () => number;
   readonly sendAlterPartition: (rp: ReplicatedPartition, request: AlterPartitionRequest) => void;
-  readonly logger: { warn(m: string): void; error(m: string): void };
+  readonly logger: { info(m: string): void; warn(m: string): void; error(m: string): void };
 }
 
 interface Waiting {
@@ -113,7 +113,15 @@ export class ReplicatedPartition implements ReplicationHooks {
   }
 
   applyState(state: PartitionState): void {
+    const role = this.replica.role;
+    const epoch = this.replica.leaderEpoch;
     this.replica.applyPartitionState(state, this.deps.nowMs());
+    if (this.replica.role !== role || this.replica.leaderEpoch !== epoch) {
+      // Kafka logs these transitions too: they are what an operator reads after a failover.
+      this.deps.logger.info(
+        `${this.topic}-${this.index}: ${this.replica.role} in leader epoch ${this.replica.leaderEpoch} (leader ${this.replica.leaderId}, ISR ${this.replica.isr.join(',')}, log end ${this.adapter.logEndOffset}, HW ${this.replica.highWatermark})`,
+      );
+    }
     this.afterInput();
   }
 
@@ -179,6 +187,7 @@ export class ReplicatedPartition implements ReplicationHooks {
       // becomes leader checks the next sequence of every producer exactly as the old leader would.
       this.recordProducers(resp.records);
     } else if (after < before) {
+      this.deps.logger.info(`${this.topic}-${this.index}: truncated from ${before} to ${after} (leader epoch ${this.replica.leaderEpoch})`);
       // Truncated: the table may name batches that are gone. Rebuild it from the log once the
       // truncation has run (appends queued behind it are recorded by the rebuild or after it).
       void this.adapter.settled().then(() => this.partition.rebuildProducerState()).catch((err: unknown) => {

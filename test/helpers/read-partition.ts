@@ -185,6 +185,7 @@ export async function createTopic(
   numPartitions: number,
   configs: Record<string, string> = {},
   client?: WireClient,
+  replicationFactor = 1,
 ): Promise<void> {
   await withClient(
     port,
@@ -194,7 +195,7 @@ export async function createTopic(
           {
             name,
             numPartitions,
-            replicationFactor: 1,
+            replicationFactor,
             assignments: [],
             configs: Object.entries(configs).map(([k, v]) => ({ name: k, value: v })),
           },
