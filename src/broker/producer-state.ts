@@ -145,6 +145,17 @@ export class ProducerStateTable {
     for (const [id, e] of this.producers) if (nowMs - e.lastTimestampMs > expirationMs) this.producers.delete(id);
   }
 
+  /**
+   * Forgets every remembered batch at or after `offset` (the log was truncated there). Synchronous,
+   * so no append recorded meanwhile can be lost, as an asynchronous rebuild from the log could.
+   */
+  truncateFrom(offset: number): void {
+    for (const [id, e] of this.producers) {
+      e.batches = e.batches.filter((b) => b.firstOffset < offset);
+      if (e.batches.length === 0) this.producers.delete(id);
+    }
+  }
+
   clear(): void {
     this.producers.clear();
   }

@@ -188,11 +188,9 @@ export class ReplicatedPartition implements ReplicationHooks {
       this.recordProducers(resp.records);
     } else if (after < before) {
       this.deps.logger.info(`${this.topic}-${this.index}: truncated from ${before} to ${after} (leader epoch ${this.replica.leaderEpoch})`);
-      // Truncated: the table may name batches that are gone. Rebuild it from the log once the
-      // truncation has run (appends queued behind it are recorded by the rebuild or after it).
-      void this.adapter.settled().then(() => this.partition.rebuildProducerState()).catch((err: unknown) => {
-        this.deps.logger.warn(`${this.topic}-${this.index}: producer state rebuild: ${(err as Error).message}`);
-      });
+      // Truncated: forget the batches that are gone, so a producer retrying one of them is
+      // written again rather than answered as a duplicate of a batch this log no longer has.
+      this.partition.producers.truncateFrom(after);
     }
     if (after !== before) this.scheduleFlush();
     this.afterInput();
