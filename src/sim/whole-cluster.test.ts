@@ -4,8 +4,8 @@
  *
  * Method: for each seed, a 3-node and a 5-node cluster run 1500 ticks (15 s of simulated time)
  * under the faults the seed picks — message delay, reordering, loss and duplication, partitions
- * and one-way cuts that heal, crashes that lose unsynced Raft writes and unflushed replica batches,
- * restarts — while an admin creates one or two topics (replication factor 3, min.insync.replicas
+ * and one-way cuts that heal, process pauses, crashes that lose unsynced Raft writes and unflushed
+ * replica batches, restarts — while an admin creates one or two topics (replication factor 3, min.insync.replicas
  * 2) and a producer sends acks=all batches. The checker runs after every step (see
  * whole-cluster-checker.ts). Then faults stop and liveness is required: producers succeed on every
  * partition and every partition converges; the end checks find every acknowledged record in the
@@ -16,8 +16,9 @@
  * WHOLE_SIM_SEED_START the first one. A failure prints the seed and the command that replays it.
  *
  * The second group proves the checker has teeth: with a deliberate bug injected (unclean leader
- * election with min.insync.replicas 1, PartitionReplica's and RaftNode's `unsafe` flags), the
- * simulator must report a safety violation within a bounded number of seeds.
+ * election with min.insync.replicas 1, PartitionReplica's and RaftNode's `unsafe` flags, replicas
+ * acting on replayed metadata as before a05f88d), the simulator must report a safety violation
+ * within a bounded number of seeds.
  */
 
 import assert from 'node:assert/strict';
@@ -38,6 +39,7 @@ function sweep(nodeCount: number): void {
     acked: 0,
     crashes: 0,
     partitions: 0,
+    pauses: 0,
     leaderChanges: 0,
     offline: 0,
     isrChanges: 0,
@@ -53,6 +55,7 @@ function sweep(nodeCount: number): void {
     totals.acked += r.stats.acked;
     totals.crashes += r.stats.crashes;
     totals.partitions += r.stats.partitions;
+    totals.pauses += r.stats.pauses;
     totals.leaderChanges += r.stats.partitionLeaderChanges;
     totals.offline += r.stats.offlinePartitions;
     totals.isrChanges += r.stats.isrChanges;
@@ -106,6 +109,7 @@ describe('the whole-cluster checker catches deliberate bugs', () => {
     'replica-hw-over-confirmed-isr': 60,
     'raft-ack-before-fsync': 20,
     'raft-vote-without-log-check': 100,
+    'replicas-follow-replayed-metadata': 100,
   };
   for (const bug of WHOLE_SIM_BUGS) {
     test(bug, () => {

@@ -36,7 +36,8 @@
  *
  * Faults (fault phase only): message delay (reordering), drop and duplication (AlterPartition and
  * produce requests excepted: their senders rely on at most one live copy, as over TCP), network
- * partitions and one-way cuts that heal, node crashes and restarts. Then faults stop, everything
+ * partitions and one-way cuts that heal, process pauses (a stalled node neither acts nor receives
+ * and wakes up with stale state, its messages waiting), node crashes and restarts. Then faults stop, everything
  * heals and restarts, and liveness is required: a stable Raft leader and active controller, every
  * topic created, every broker unfenced, new acks=all produces acknowledged on every partition, and
  * every partition converged (all replicas in the ISR, equal logs, HW at the log end). Finally the
@@ -47,7 +48,7 @@
  * channel's overall deadline, so one ISR proposal has at most one live copy.
  *
  * One tick (TICK_MS of simulated time):
- *   1. faults: restarts due, a crash, a partition or heal;
+ *   1. faults: restarts due, a crash, a pause, a partition or heal; paused nodes due resume;
  *   2. the network (and in-process loopback) delivers the messages due;
  *   3. each live node completes its due Raft writes, ticks Raft, activates/ticks the controller,
  *      runs its operations, heartbeats, completes replica flushes, ticks replicas, sends follower
@@ -98,6 +99,8 @@ const PRODUCES_INFLIGHT_MAX = 2;
 const PRODUCE_TIMEOUT_MS = 800;
 const CLIENT_PRODUCE_TIMEOUT_TICKS = 120;
 const METADATA_REFRESH_TICKS = 50;
+/** Messages a paused node's socket buffers hold; beyond, they drop. */
+const INBOX_MAX = 10_000;
 
 /** Controller channel timings (attempt, overall) in ms, scaled from controller-channel.ts. */
 const CALL_TIMEOUTS = {
@@ -116,7 +119,12 @@ export type WholeSimBug =
   | 'replica-hw-over-confirmed-isr'
   /** RaftNode unsafe flags. */
   | 'raft-ack-before-fsync'
-  | 'raft-vote-without-log-check';
+  | 'raft-vote-without-log-check'
+  /**
+   * The broker composition before a05f88d: replicas follow every metadata delta from the start,
+   * so a restarted broker acts on the partition states it replays from its log (history).
+   */
+  | 'replicas-follow-replayed-metadata';
 
 export const WHOLE_SIM_BUGS: readonly WholeSimBug[] = [
   'unclean-election',
@@ -125,6 +133,7 @@ export const WHOLE_SIM_BUGS: readonly WholeSimBug[] = [
   'replica-hw-over-confirmed-isr',
   'raft-ack-before-fsync',
   'raft-vote-without-log-check',
+  'replicas-follow-replayed-metadata',
 ];
 
 export interface WholeSimOptions {
@@ -161,6 +170,9 @@ export interface WholeFaultProfile {
   readonly produceRate: number;
   readonly compactEveryEntries: number | undefined;
   readonly autoLeaderRebalance: boolean;
+  /** A process stalls (GC, SIGSTOP): it neither acts nor receives, and wakes with stale state. */
+  readonly pauseRate: number;
+  readonly pauseTicksMax: number;
 }
 
 export interface WholeSimStats {
@@ -180,6 +192,7 @@ export interface WholeSimStats {
   produceErrors: number;
   crashes: number;
   partitions: number;
+  pauses: number;
   snapshots: number;
   messagesSent: number;
   messagesDropped: number;
@@ -212,6 +225,8 @@ export function chooseWholeProfile(prng: Prng, nodeCount: number | undefined): W
     produceRate: prng.pick([0.1, 0.3, 0.6]),
     compactEveryEntries: prng.chance(0.5) ? prng.int(8, 40) : undefined,
     autoLeaderRebalance: prng.chance(0.5),
+    pauseRate: prng.pick([0, 0.001, 0.003, 0.006]),
+    pauseTicksMax: prng.int(5, 80),
   };
 }
 
@@ -340,6 +355,9 @@ interface WholeNode extends WholeNodeView {
   raft: RaftNode | undefined;
   readonly disk: SimDisk;
   restartAtTick: number | undefined;
+  /** Paused until this tick: messages wait in `inbox`, nothing runs. */
+  pausedUntilTick: number | undefined;
+  inbox: WireMessage[];
   image: MetadataImage;
   appliedIndex: number;
   // The controller seat.
@@ -402,6 +420,7 @@ export class WholeClusterSim {
     produceErrors: 0,
     crashes: 0,
     partitions: 0,
+    pauses: 0,
     snapshots: 0,
     messagesSent: 0,
     messagesDropped: 0,
@@ -496,6 +515,8 @@ export class WholeClusterSim {
         raft: undefined,
         disk: new SimDisk(),
         restartAtTick: undefined,
+        pausedUntilTick: undefined,
+        inbox: [],
         image: new MetadataImage(),
         appliedIndex: 0,
         controller: undefined,
@@ -549,7 +570,8 @@ export class WholeClusterSim {
     n.fenced = true;
     n.lifecycleBusy = false;
     n.nextLifecycleTick = this.tick;
-    n.caughtUp = false;
+    // The bug: no waiting for the catch-up, every replayed delta reaches the replicas.
+    n.caughtUp = this.options.bug === 'replicas-follow-replayed-metadata';
     n.raft = new RaftNode(
       {
         id: n.id,
@@ -584,6 +606,8 @@ export class WholeClusterSim {
     n.replicas.clear();
     n.produces.clear();
     n.restartAtTick = this.tick + downTicks;
+    n.pausedUntilTick = undefined;
+    n.inbox = [];
     this.stats.crashes++;
     this.log(
       `crash node ${n.id}: ${raftLost} unsynced Raft writes and ${batchesLost} unflushed batches lost, restart at ${n.restartAtTick}`,
@@ -1273,6 +1297,10 @@ export class WholeClusterSim {
     }
     const n = this.node(m.to);
     if (n?.raft === undefined) return;
+    if (n.pausedUntilTick !== undefined) {
+      if (n.inbox.length < INBOX_MAX) n.inbox.push(m);
+      return;
+    }
     if (this.options.verbose) this.log(`deliver ${describeWire(m)}`);
     switch (m.kind) {
       case 'raft':
@@ -1449,6 +1477,15 @@ export class WholeClusterSim {
       const live = this.liveNodes();
       if (live.length > 0) this.crash(p.pick(live), p.int(1, f.restartTicksMax));
     }
+    if (p.chance(f.pauseRate)) {
+      const running = this.liveNodes().filter((n) => n.pausedUntilTick === undefined);
+      if (running.length > 0) {
+        const n = p.pick(running);
+        n.pausedUntilTick = this.tick + p.int(1, f.pauseTicksMax);
+        this.stats.pauses++;
+        this.log(`pause node ${n.id} until ${n.pausedUntilTick}`);
+      }
+    }
     if (this.network.partitioned) {
       if (p.chance(f.healRate)) {
         this.network.heal();
@@ -1481,7 +1518,10 @@ export class WholeClusterSim {
       duplicateRate: 0,
       delayTicksMax: Math.min(3, this.profile.delayTicksMax),
     };
-    for (const n of this.nodes) this.restart(n);
+    for (const n of this.nodes) {
+      this.restart(n);
+      if (n.pausedUntilTick !== undefined) n.pausedUntilTick = this.tick;
+    }
     this.ackedSinceHeal = new Map();
     this.log('faults stop: network healed, all nodes up');
   }
@@ -1497,13 +1537,21 @@ export class WholeClusterSim {
       }
       this.faults();
     }
+    for (const n of this.nodes) {
+      if (n.pausedUntilTick === undefined || n.pausedUntilTick > this.tick) continue;
+      n.pausedUntilTick = undefined;
+      const inbox = n.inbox;
+      n.inbox = [];
+      this.log(`node ${n.id} resumes (${inbox.length} messages waiting)`);
+      for (const m of inbox) this.deliver(m);
+    }
     const due = this.loopback.filter((l) => l.atTick <= this.tick);
     this.loopback = this.loopback.filter((l) => l.atTick > this.tick);
     for (const l of due) this.deliver(l.message);
     for (const m of this.network.takeDue(this.tick)) this.deliver(m);
     for (const n of this.nodes) {
       const raft = n.raft;
-      if (raft === undefined) continue;
+      if (raft === undefined || n.pausedUntilTick !== undefined) continue;
       const done = n.disk.completeDue(this.tick);
       if (done !== undefined) {
         raft.diskWritten(done);
