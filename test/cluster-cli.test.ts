@@ -258,7 +258,9 @@ describe('sluice dev cluster / cluster status / topic describe', { timeout: 300_
       const others = bootstrap.split(',').slice(0, 2).join(',');
       const r = await waitFor('cluster status to report the lost node', 60_000, async () => {
         const x = await sluice(['cluster', 'status', '--bootstrap', others]);
-        return x.code === 2 ? x : null;
+        // Partitions go under-replicated (ISR shrink) before the controller fences the node
+        // (broker.session.timeout.ms): wait for the node itself to be reported down.
+        return x.code === 2 && new RegExp(`^ {2}${victim} +- +- +down`, 'm').test(x.stdout) ? x : null;
       });
       assert.match(r.stdout, new RegExp(`^ {2}${victim} +- +- +down`, 'm'), r.stdout);
       assert.match(r.stdout, /^Status: degraded: .*voter not a live broker/m, r.stdout);
