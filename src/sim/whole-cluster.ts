@@ -1729,7 +1729,9 @@ export function runWholeClusterSim(options: WholeSimOptions): WholeSimResult {
   } catch (err) {
     if (err instanceof Violation) violation = err;
     else if (err instanceof Error && err.name === 'Violation' && 'property' in err) {
-      violation = new Violation(String((err as { property: unknown }).property), err.message);
+      // The replication checker's own Violation class: same shape, message prefixed alike.
+      const property = String((err as { property: unknown }).property);
+      violation = new Violation(property, err.message.slice(property.length + 2));
     } else {
       violation = new Violation(
         'exception',
