@@ -10,9 +10,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Cluster, clusterIdFromVoters } from '../cluster/cluster.js';
 import { GroupCoordinator } from '../group/coordinator.js';
 import { TopicGroupLog } from '../group/group-log.js';
 import { realClock, realScheduler } from '../group/time.js';
+import { ErrorCode, KafkaError } from '../protocol/errors.js';
 import type { BrokerConfig } from './config.js';
 import { Dispatcher } from './dispatcher.js';
 import { FetchSessionCache } from './fetch-sessions.js';
@@ -21,8 +23,6 @@ import { BrokerMetrics } from './metrics.js';
 import { type Logger, NetworkServer } from './network.js';
 import { BlockProducerIds, ProducerIdManager, type ProducerIdSource } from './producer-ids.js';
 import { type TopicAdmin, TopicManager } from './topics.js';
-import { Cluster, clusterIdFromVoters } from '../cluster/cluster.js';
-import { ErrorCode, KafkaError } from '../protocol/errors.js';
 
 export const consoleLogger: Logger = {
   info: (m) => console.log(`[sluice] ${m}`),
@@ -128,7 +128,10 @@ export class Broker {
       this.clusterId =
         this.config.clusterId ||
         (this.config.voters.length > 0 ? clusterIdFromVoters(this.config.voters) : newClusterId());
-      await writeFile(path, `# Written by Sluice on first start\nversion=1\ncluster.id=${this.clusterId}\nnode.id=${this.config.nodeId}\n`);
+      await writeFile(
+        path,
+        `# Written by Sluice on first start\nversion=1\ncluster.id=${this.clusterId}\nnode.id=${this.config.nodeId}\n`,
+      );
     }
   }
 
@@ -147,7 +150,9 @@ export class Broker {
         onOffsetsLeadership: (partition, leader, leaderEpoch) => {
           if (leader) {
             this.groups.becomeCoordinator(partition, leaderEpoch).catch((err: unknown) => {
-              this.log.error(`loading groups of __consumer_offsets-${partition} failed: ${(err as Error).message}`);
+              this.log.error(
+                `loading groups of __consumer_offsets-${partition} failed: ${(err as Error).message}`,
+              );
             });
           } else {
             this.groups.resignCoordinator(partition, leaderEpoch);
@@ -160,7 +165,8 @@ export class Broker {
           brokerId: this.config.nodeId,
           brokerEpoch: cluster.lifecycle.brokerEpoch,
         });
-        if (r.errorCode !== ErrorCode.NONE) throw new KafkaError(r.errorCode, 'the controller refused a producer id block');
+        if (r.errorCode !== ErrorCode.NONE)
+          throw new KafkaError(r.errorCode, 'the controller refused a producer id block');
         return { start: r.producerIdStart, length: r.producerIdLen };
       });
       await this.groups.load();

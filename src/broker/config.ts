@@ -505,7 +505,10 @@ export function applySettings(cfg: BrokerConfig, settings: Map<string, string>):
 /** `controller.quorum.voters`: `ID@HOST:PORT` entries separated by commas (Kafka's format). */
 export function parseVoters(key: string, v: string): { id: number; host: string; port: number }[] {
   const out: { id: number; host: string; port: number }[] = [];
-  for (const part of v.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+  for (const part of v
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '')) {
     const m = /^(\d+)@(.+)$/.exec(part);
     if (!m) throw new ConfigError(`${key} entries must be ID@HOST:PORT, got "${part}"`);
     const id = Number(m[1]);

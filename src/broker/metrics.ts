@@ -13,7 +13,12 @@ import { ApiKey } from '../protocol/generated/index.js';
 import type { DispatchObserver } from './dispatcher.js';
 
 interface MetricsSource {
-  topics: { list(): { meta: { name: string }; partitions: ({ index: number; logEndOffset: number; logStartOffset: number } | undefined)[] }[] };
+  topics: {
+    list(): {
+      meta: { name: string };
+      partitions: ({ index: number; logEndOffset: number; logStartOffset: number } | undefined)[];
+    }[];
+  };
 }
 
 export class BrokerMetrics implements DispatchObserver {
@@ -32,8 +37,16 @@ export class BrokerMetrics implements DispatchObserver {
       labelNames: ['api', 'error'],
       registers: [this.registry],
     });
-    this.bytesIn = new Counter({ name: 'sluice_bytes_in_total', help: 'Request bytes received', registers: [this.registry] });
-    this.bytesOut = new Counter({ name: 'sluice_bytes_out_total', help: 'Response bytes sent', registers: [this.registry] });
+    this.bytesIn = new Counter({
+      name: 'sluice_bytes_in_total',
+      help: 'Request bytes received',
+      registers: [this.registry],
+    });
+    this.bytesOut = new Counter({
+      name: 'sluice_bytes_out_total',
+      help: 'Response bytes sent',
+      registers: [this.registry],
+    });
     this.latency = new Histogram({
       name: 'sluice_request_duration_seconds',
       help: 'Time from a request decoded to its response encoded (Produce includes fsync for acks=all; Fetch includes long-poll waiting)',
@@ -49,7 +62,8 @@ export class BrokerMetrics implements DispatchObserver {
       collect() {
         this.reset();
         for (const t of source.topics.list()) {
-          for (const p of t.partitions) if (p) this.set({ topic: t.meta.name, partition: String(p.index) }, p.logEndOffset);
+          for (const p of t.partitions)
+            if (p) this.set({ topic: t.meta.name, partition: String(p.index) }, p.logEndOffset);
         }
       },
     });
@@ -61,13 +75,21 @@ export class BrokerMetrics implements DispatchObserver {
       collect() {
         this.reset();
         for (const t of source.topics.list()) {
-          for (const p of t.partitions) if (p) this.set({ topic: t.meta.name, partition: String(p.index) }, p.logStartOffset);
+          for (const p of t.partitions)
+            if (p) this.set({ topic: t.meta.name, partition: String(p.index) }, p.logStartOffset);
         }
       },
     });
   }
 
-  onRequest(apiKey: number, _v: number, errorCode: number | null, durationMs: number, bytesIn: number, bytesOut: number): void {
+  onRequest(
+    apiKey: number,
+    _v: number,
+    errorCode: number | null,
+    durationMs: number,
+    bytesIn: number,
+    bytesOut: number,
+  ): void {
     const api = ApiKey[apiKey] ?? String(apiKey);
     this.requests.inc({ api, error: errorCode === null ? 'NONE' : errorName(errorCode) });
     this.bytesIn.inc(bytesIn);

@@ -11,25 +11,25 @@
  *   makes a retry look like a duplicate.
  */
 
+import { ErrorCode, KafkaError } from '../protocol/errors.js';
+import { DecodeError } from '../protocol/primitives.js';
 import {
   BATCH_HEADER_BYTES,
-  Compression,
   COMPRESSION_MASK,
-  computeBatchCrc,
+  Compression,
   OFF_ATTRIBUTES,
   OFF_CRC,
   OFF_MAX_TIMESTAMP,
-  readBatchHeader,
   TIMESTAMP_TYPE_LOG_APPEND,
-  validateBatchAt,
   batchHeaderInternals,
+  computeBatchCrc,
+  readBatchHeader,
+  validateBatchAt,
 } from '../protocol/records/batch-header.js';
-import { ErrorCode, KafkaError } from '../protocol/errors.js';
-import { DecodeError } from '../protocol/primitives.js';
 import { MIN_RECORD_BYTES, decodeRecordBatch } from '../protocol/records/record-batch.js';
 import type { PartitionLog } from '../storage/index.js';
-import { ProducerStateTable } from './producer-state.js';
 import type { TopicConfigValues } from './config.js';
+import { ProducerStateTable } from './producer-state.js';
 
 export interface AppendOutcome {
   baseOffset: number;
@@ -87,7 +87,11 @@ export interface ReplicationHooks {
    * watermark passed the batch) and rejects with the KafkaError to answer. Throws KafkaError when
    * the append is refused outright (not leader, NOT_ENOUGH_REPLICAS).
    */
-  appendAsLeader(records: Buffer, acks: number, timeoutMs: number): { baseOffset: number; done: Promise<void> };
+  appendAsLeader(
+    records: Buffer,
+    acks: number,
+    timeoutMs: number,
+  ): { baseOffset: number; done: Promise<void> };
 }
 
 export class Partition {
@@ -198,7 +202,8 @@ export class Partition {
     records: Buffer,
     replicatedAppend?: (records: Buffer) => number,
   ): Promise<{ baseOffset: number; logAppendTimeMs: number; duplicate: boolean }> {
-    if (this.replication && !this.replication.isLeader) throw new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    if (this.replication && !this.replication.isLeader)
+      throw new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER);
     const maxMessageBytes = Number(this.config['max.message.bytes']);
     const batches: { at: number; size: number }[] = [];
     let at = 0;

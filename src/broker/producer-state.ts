@@ -142,7 +142,8 @@ export class ProducerStateTable {
 
   /** Drops state of producers idle for longer than `expirationMs` (transactional.id.expiration.ms). */
   expire(nowMs: number, expirationMs: number): void {
-    for (const [id, e] of this.producers) if (nowMs - e.lastTimestampMs > expirationMs) this.producers.delete(id);
+    for (const [id, e] of this.producers)
+      if (nowMs - e.lastTimestampMs > expirationMs) this.producers.delete(id);
   }
 
   /**

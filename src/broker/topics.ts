@@ -8,12 +8,18 @@
  * metadata into the Raft metadata log; this class is the seam where that happens.
  */
 
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { newTopicId, TOPIC_NAME_MAX_LENGTH, validateTopicName } from '../metadata/names.js';
+import { TOPIC_NAME_MAX_LENGTH, newTopicId, validateTopicName } from '../metadata/names.js';
 import { ErrorCode, KafkaError } from '../protocol/errors.js';
 import { type LogConfig, PartitionLog } from '../storage/index.js';
-import { type BrokerConfig, TOPIC_CONFIG_DEFAULTS, type TopicConfigName, type TopicConfigValues, validateTopicConfig } from './config.js';
+import {
+  type BrokerConfig,
+  TOPIC_CONFIG_DEFAULTS,
+  type TopicConfigName,
+  type TopicConfigValues,
+  validateTopicConfig,
+} from './config.js';
 import type { Logger } from './network.js';
 import { Partition } from './partition.js';
 
@@ -43,7 +49,12 @@ export { newTopicId, TOPIC_NAME_MAX_LENGTH, validateTopicName };
  * Handlers call `broker.topicAdmin`, and read topics from `broker.topics` either way.
  */
 export interface TopicAdmin {
-  validateCreate(name: string, partitions: number, replicationFactor: number, configs: [string, string][]): KafkaError | null;
+  validateCreate(
+    name: string,
+    partitions: number,
+    replicationFactor: number,
+    configs: [string, string][],
+  ): KafkaError | null;
   create(
     name: string,
     partitions: number,
@@ -150,12 +161,20 @@ export class TopicManager implements TopicAdmin {
   }
 
   /** Validates a topic creation without applying it; returns the error to answer or null. */
-  validateCreate(name: string, partitions: number, replicationFactor: number, configs: [string, string][]): KafkaError | null {
+  validateCreate(
+    name: string,
+    partitions: number,
+    replicationFactor: number,
+    configs: [string, string][],
+  ): KafkaError | null {
     const nameErr = validateTopicName(name);
     if (nameErr) return new KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, nameErr);
-    if (this.topics.has(name)) return new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `Topic '${name}' already exists.`);
-    if (partitions !== -1 && partitions < 1) return new KafkaError(ErrorCode.INVALID_PARTITIONS, 'Number of partitions must be larger than 0.');
-    if (partitions > 100000) return new KafkaError(ErrorCode.INVALID_PARTITIONS, 'Number of partitions must be at most 100000.');
+    if (this.topics.has(name))
+      return new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `Topic '${name}' already exists.`);
+    if (partitions !== -1 && partitions < 1)
+      return new KafkaError(ErrorCode.INVALID_PARTITIONS, 'Number of partitions must be larger than 0.');
+    if (partitions > 100000)
+      return new KafkaError(ErrorCode.INVALID_PARTITIONS, 'Number of partitions must be at most 100000.');
     if (replicationFactor !== -1 && replicationFactor !== 1) {
       return new KafkaError(
         ErrorCode.INVALID_REPLICATION_FACTOR,
@@ -201,7 +220,8 @@ export class TopicManager implements TopicAdmin {
     try {
       return await this.create(name, this.config.numPartitions);
     } catch (err) {
-      if (err instanceof KafkaError && err.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) return this.topics.get(name) ?? null;
+      if (err instanceof KafkaError && err.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS)
+        return this.topics.get(name) ?? null;
       throw err;
     }
   }
@@ -288,7 +308,9 @@ export class TopicManager implements TopicAdmin {
   syncClusterTopic(meta: TopicMeta): Topic {
     let topic = this.topics.get(meta.name);
     if (topic && topic.meta.topicId !== meta.topicId) {
-      throw new Error(`topic ${meta.name} changed id from ${topic.meta.topicId} to ${meta.topicId}; remove it first`);
+      throw new Error(
+        `topic ${meta.name} changed id from ${topic.meta.topicId} to ${meta.topicId}; remove it first`,
+      );
     }
     if (!topic) {
       topic = { meta: { ...meta, configs: { ...meta.configs } }, partitions: [] };
@@ -362,9 +384,16 @@ export function local(topic: Topic): Partition[] {
 }
 
 /** The cleanup.policy and compaction settings of a topic, as the storage layer takes them. */
-export function compactionConfig(values: TopicConfigValues): Pick<
+export function compactionConfig(
+  values: TopicConfigValues,
+): Pick<
   LogConfig,
-  'cleanupDelete' | 'compact' | 'deleteRetentionMs' | 'minCompactionLagMs' | 'maxCompactionLagMs' | 'minCleanableDirtyRatio'
+  | 'cleanupDelete'
+  | 'compact'
+  | 'deleteRetentionMs'
+  | 'minCompactionLagMs'
+  | 'maxCompactionLagMs'
+  | 'minCleanableDirtyRatio'
 > {
   const policy = values['cleanup.policy'].split(',').map((s) => s.trim());
   // Kafka's Long.MAX_VALUE defaults do not fit a JS integer; clamp them to "never".

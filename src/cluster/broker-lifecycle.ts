@@ -132,7 +132,9 @@ export class BrokerLifecycle {
   private async heartbeat(): Promise<void> {
     const r = await this.o.channel.brokerHeartbeat(this.heartbeatRequest());
     if (r.errorCode === ErrorCode.STALE_BROKER_EPOCH || r.errorCode === ErrorCode.BROKER_ID_NOT_REGISTERED) {
-      this.o.logger.warn(`controller does not know broker epoch ${this.brokerEpoch} (error ${r.errorCode}); registering again`);
+      this.o.logger.warn(
+        `controller does not know broker epoch ${this.brokerEpoch} (error ${r.errorCode}); registering again`,
+      );
       this.brokerEpoch = -1;
       this.fenced = true;
       return;

@@ -8,12 +8,12 @@
  * then asks this broker for metadata sees it.
  */
 
+import { validateTopicConfig } from '../broker/config.js';
+import type { TopicAdmin, TopicMeta } from '../broker/topics.js';
+import { validateTopicName } from '../metadata/names.js';
 import { ZERO_UUID } from '../protocol/codec-support.js';
 import { ErrorCode, KafkaError } from '../protocol/errors.js';
 import { ApiKey } from '../protocol/generated/index.js';
-import type { TopicAdmin, TopicMeta } from '../broker/topics.js';
-import { validateTopicConfig } from '../broker/config.js';
-import { validateTopicName } from '../metadata/names.js';
 import type { ControllerChannel } from './controller-channel.js';
 import type { ControllerService } from './controller-service.js';
 import type { MetadataQuorum } from './metadata-quorum.js';
@@ -26,15 +26,26 @@ export class ClusterTopicAdmin implements TopicAdmin {
     private readonly quorum: MetadataQuorum,
     private readonly service: ControllerService,
     private readonly channel: ControllerChannel,
-    private readonly defaults: { numPartitions: number; defaultReplicationFactor: number; autoCreateTopicsEnable: boolean },
+    private readonly defaults: {
+      numPartitions: number;
+      defaultReplicationFactor: number;
+      autoCreateTopicsEnable: boolean;
+    },
   ) {}
 
   /** Local checks only; the controller validates again (and knows the live brokers for sure). */
-  validateCreate(name: string, partitions: number, replicationFactor: number, configs: [string, string][]): KafkaError | null {
+  validateCreate(
+    name: string,
+    partitions: number,
+    replicationFactor: number,
+    configs: [string, string][],
+  ): KafkaError | null {
     const nameErr = validateTopicName(name);
     if (nameErr) return new KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, nameErr);
-    if (this.quorum.image.topic(name)) return new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `Topic '${name}' already exists.`);
-    if (partitions !== -1 && partitions < 1) return new KafkaError(ErrorCode.INVALID_PARTITIONS, 'Number of partitions must be larger than 0.');
+    if (this.quorum.image.topic(name))
+      return new KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, `Topic '${name}' already exists.`);
+    if (partitions !== -1 && partitions < 1)
+      return new KafkaError(ErrorCode.INVALID_PARTITIONS, 'Number of partitions must be larger than 0.');
     const live = this.quorum.image.liveBrokers().length;
     if (replicationFactor !== -1 && (replicationFactor < 1 || replicationFactor > live)) {
       return new KafkaError(
@@ -67,7 +78,8 @@ export class ClusterTopicAdmin implements TopicAdmin {
         },
         false,
       );
-      if (!r.topic) throw new KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, `topic ${name} missing after creation`);
+      if (!r.topic)
+        throw new KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, `topic ${name} missing after creation`);
       return { meta: topicMeta(r.topic) as TopicMeta, replicationFactor: r.replicationFactor };
     }
     const resp = await this.channel.forward(
@@ -78,7 +90,10 @@ export class ClusterTopicAdmin implements TopicAdmin {
             name,
             numPartitions: assignments.length > 0 ? -1 : partitions,
             replicationFactor: assignments.length > 0 ? -1 : replicationFactor,
-            assignments: assignments.map((a) => ({ partitionIndex: a.partitionIndex, brokerIds: a.brokerIds })),
+            assignments: assignments.map((a) => ({
+              partitionIndex: a.partitionIndex,
+              brokerIds: a.brokerIds,
+            })),
             configs: configs.map(([k, v]) => ({ name: k, value: v })),
           },
         ],
@@ -88,7 +103,8 @@ export class ClusterTopicAdmin implements TopicAdmin {
       (r) => r.topics[0]?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR,
     );
     const t = resp.topics[0];
-    if (!t) throw new KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, 'empty CreateTopics answer from the controller');
+    if (!t)
+      throw new KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, 'empty CreateTopics answer from the controller');
     if (t.errorCode !== ErrorCode.NONE) throw new KafkaError(t.errorCode, t.errorMessage ?? undefined);
     const local = await this.waitFor(() => this.quorum.image.topic(name));
     const meta: TopicMeta = local
@@ -100,9 +116,15 @@ export class ClusterTopicAdmin implements TopicAdmin {
   async autoCreate(name: string): Promise<{ meta: TopicMeta } | null> {
     const existing = this.quorum.image.topic(name);
     if (existing) return { meta: topicMeta(existing) as TopicMeta };
-    if (!this.defaults.autoCreateTopicsEnable || validateTopicName(name) !== null || name.startsWith('__')) return null;
+    if (!this.defaults.autoCreateTopicsEnable || validateTopicName(name) !== null || name.startsWith('__'))
+      return null;
     try {
-      return await this.create(name, this.defaults.numPartitions, [], this.replicationFactorFor(this.defaults.defaultReplicationFactor));
+      return await this.create(
+        name,
+        this.defaults.numPartitions,
+        [],
+        this.replicationFactorFor(this.defaults.defaultReplicationFactor),
+      );
     } catch (err) {
       if (err instanceof KafkaError && err.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) {
         const t = await this.waitFor(() => this.quorum.image.topic(name));
@@ -118,7 +140,12 @@ export class ClusterTopicAdmin implements TopicAdmin {
     return Math.max(1, Math.min(rf, live));
   }
 
-  async ensureTopic(name: string, partitions: number, replicationFactor: number, configs: [string, string][]): Promise<void> {
+  async ensureTopic(
+    name: string,
+    partitions: number,
+    replicationFactor: number,
+    configs: [string, string][],
+  ): Promise<void> {
     if (this.quorum.image.topic(name)) return;
     const rf = this.replicationFactorFor(replicationFactor);
     if (this.service.isActive) {
@@ -156,7 +183,13 @@ export class ClusterTopicAdmin implements TopicAdmin {
     const resp = await this.channel.forward(
       ApiKey.CreatePartitions,
       {
-        topics: [{ name, count: total, assignments: assignments ? assignments.map((brokerIds) => ({ brokerIds })) : null }],
+        topics: [
+          {
+            name,
+            count: total,
+            assignments: assignments ? assignments.map((brokerIds) => ({ brokerIds })) : null,
+          },
+        ],
         timeoutMs: 30_000,
         validateOnly: false,
       },
@@ -166,7 +199,9 @@ export class ClusterTopicAdmin implements TopicAdmin {
     if (!res || res.errorCode !== ErrorCode.NONE) {
       throw new KafkaError(res?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR, res?.errorMessage ?? undefined);
     }
-    await this.waitFor(() => ((this.quorum.image.topic(name)?.partitions.length ?? 0) >= total ? true : undefined));
+    await this.waitFor(() =>
+      (this.quorum.image.topic(name)?.partitions.length ?? 0) >= total ? true : undefined,
+    );
   }
 
   async setConfigs(name: string, configs: Partial<Record<string, string>>): Promise<void> {
@@ -191,8 +226,13 @@ export class ClusterTopicAdmin implements TopicAdmin {
       (r) => r.responses[0]?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR,
     );
     const r = resp.responses[0];
-    if (!r || r.errorCode !== ErrorCode.NONE) throw new KafkaError(r?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR, r?.errorMessage ?? undefined);
-    await this.waitFor(() => (JSON.stringify(this.quorum.image.topic(name)?.configs ?? {}) === JSON.stringify(full) ? true : undefined));
+    if (!r || r.errorCode !== ErrorCode.NONE)
+      throw new KafkaError(r?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR, r?.errorMessage ?? undefined);
+    await this.waitFor(() =>
+      JSON.stringify(this.quorum.image.topic(name)?.configs ?? {}) === JSON.stringify(full)
+        ? true
+        : undefined,
+    );
   }
 
   /** Polls this broker's image until `probe` returns something (at most 5 s). */

@@ -92,8 +92,13 @@ export class Cluster {
       replicaFetchMaxBytes: c.replicaFetchMaxBytes,
       replicaFetchWaitMaxMs: c.replicaFetchWaitMaxMs,
       minInsyncReplicas: (topic) =>
-        Number(deps.topics.get(topic)?.meta.configs['min.insync.replicas'] ?? c.topicDefaults['min.insync.replicas']),
+        Number(
+          deps.topics.get(topic)?.meta.configs['min.insync.replicas'] ??
+            c.topicDefaults['min.insync.replicas'],
+        ),
       logger: deps.logger,
+      dataDir: c.dataDir,
+      highWatermarkCheckpointIntervalMs: 5_000,
       onOffsetsLeadership: deps.onOffsetsLeadership,
     });
     this.topicAdmin = new ClusterTopicAdmin(this.quorum, this.service, this.channel, {
@@ -112,8 +117,8 @@ export class Cluster {
 
   /** Starts the quorum member and the replica manager (before the client listener opens). */
   async start(): Promise<void> {
+    await this.replicas.start();
     await this.quorum.start();
-    this.replicas.start();
   }
 
   /** Registers with the controller; call once the client listener is bound. */

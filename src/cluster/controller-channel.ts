@@ -49,7 +49,11 @@ export class ControllerChannel {
     this.conn?.close();
     this.conn = undefined;
     const b = this.quorum.image.broker(leader);
-    if (!b) throw new KafkaError(ErrorCode.NOT_CONTROLLER, `controller ${leader} has not registered its listener yet`);
+    if (!b)
+      throw new KafkaError(
+        ErrorCode.NOT_CONTROLLER,
+        `controller ${leader} has not registered its listener yet`,
+      );
     this.conn = await Connection.connect({
       host: b.host,
       port: b.port,
@@ -103,21 +107,49 @@ export class ControllerChannel {
   }
 
   brokerRegistration(req: Req<ApiKey.BrokerRegistration>) {
-    return this.call(ApiKey.BrokerRegistration, req, () => this.service.brokerRegistration(req as never), (r) => r.errorCode);
+    return this.call(
+      ApiKey.BrokerRegistration,
+      req,
+      () => this.service.brokerRegistration(req as never),
+      (r) => r.errorCode,
+    );
   }
   brokerHeartbeat(req: Req<ApiKey.BrokerHeartbeat>) {
     // Heartbeats are retried within one interval; each attempt gets at most 1 s.
-    return this.call(ApiKey.BrokerHeartbeat, req, () => this.service.brokerHeartbeat(req as never), (r) => r.errorCode, 3_000, 1_000);
+    return this.call(
+      ApiKey.BrokerHeartbeat,
+      req,
+      () => this.service.brokerHeartbeat(req as never),
+      (r) => r.errorCode,
+      3_000,
+      1_000,
+    );
   }
   alterPartition(req: Req<ApiKey.AlterPartition>) {
-    return this.call(ApiKey.AlterPartition, req, () => this.service.alterPartition(req as never), (r) => r.errorCode, 5_000, 2_000);
+    return this.call(
+      ApiKey.AlterPartition,
+      req,
+      () => this.service.alterPartition(req as never),
+      (r) => r.errorCode,
+      5_000,
+      2_000,
+    );
   }
   allocateProducerIds(req: Req<ApiKey.AllocateProducerIds>) {
-    return this.call(ApiKey.AllocateProducerIds, req, () => this.service.allocateProducerIds(req as never), (r) => r.errorCode);
+    return this.call(
+      ApiKey.AllocateProducerIds,
+      req,
+      () => this.service.allocateProducerIds(req as never),
+      (r) => r.errorCode,
+    );
   }
 
   /** Forwards a client's admin request (CreateTopics, ...) to the active controller. */
-  forward<K extends keyof ApiTypes>(apiKey: K, request: Req<K>, errorOf: (r: Resp<K>) => number): Promise<Resp<K>> {
+  forward<K extends keyof ApiTypes>(
+    apiKey: K,
+    request: Req<K>,
+    errorOf: (r: Resp<K>) => number,
+  ): Promise<Resp<K>> {
     return this.call(
       apiKey,
       request,

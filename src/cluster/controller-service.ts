@@ -6,6 +6,7 @@
  * controller answers NOT_CONTROLLER and the caller retries against the right one.
  */
 
+import type { MetadataImage, TopicImage } from '../metadata/image.js';
 import type { Encodable } from '../protocol/codec-support.js';
 import { ErrorCode, KafkaError } from '../protocol/errors.js';
 import type { AllocateProducerIdsRequest } from '../protocol/generated/allocate-producer-ids-request.js';
@@ -16,7 +17,6 @@ import type { BrokerHeartbeatRequest } from '../protocol/generated/broker-heartb
 import type { BrokerHeartbeatResponse } from '../protocol/generated/broker-heartbeat-response.js';
 import type { BrokerRegistrationRequest } from '../protocol/generated/broker-registration-request.js';
 import type { BrokerRegistrationResponse } from '../protocol/generated/broker-registration-response.js';
-import type { MetadataImage, TopicImage } from '../metadata/image.js';
 import { type MetadataQuorum, NotControllerError } from './metadata-quorum.js';
 
 function errorOf(err: unknown): ErrorCode {
@@ -46,7 +46,13 @@ export class ControllerService {
       return await this.quorum.run(
         (c, now) => {
           const r = c.registerBroker(
-            { brokerId: req.brokerId, incarnationId: req.incarnationId, host: l.host, port: l.port, rack: req.rack },
+            {
+              brokerId: req.brokerId,
+              incarnationId: req.incarnationId,
+              host: l.host,
+              port: l.port,
+              rack: req.rack,
+            },
             now,
           );
           return { records: r.records, result: r.errorCode };
@@ -90,7 +96,13 @@ export class ControllerService {
         },
       );
     } catch (err) {
-      return { throttleTimeMs: 0, errorCode: errorOf(err), isCaughtUp: false, isFenced: true, shouldShutDown: false };
+      return {
+        throttleTimeMs: 0,
+        errorCode: errorOf(err),
+        isCaughtUp: false,
+        isFenced: true,
+        shouldShutDown: false,
+      };
     }
   }
 
@@ -111,7 +123,10 @@ export class ControllerService {
           partitionEpoch: -1,
         });
         try {
-          const topicId = t.topicId !== '00000000000000000000000000000000' ? t.topicId : (this.quorum.image.topic(t.topicName)?.topicId ?? '');
+          const topicId =
+            t.topicId !== '00000000000000000000000000000000'
+              ? t.topicId
+              : (this.quorum.image.topic(t.topicName)?.topicId ?? '');
           partitions.push(
             await this.quorum.run(
               (c) => {
@@ -153,7 +168,9 @@ export class ControllerService {
     return { throttleTimeMs: 0, errorCode: topLevel, topics };
   }
 
-  async allocateProducerIds(req: AllocateProducerIdsRequest): Promise<Encodable<AllocateProducerIdsResponse>> {
+  async allocateProducerIds(
+    req: AllocateProducerIdsRequest,
+  ): Promise<Encodable<AllocateProducerIdsResponse>> {
     try {
       return await this.quorum.run(
         (c) => {
@@ -175,7 +192,10 @@ export class ControllerService {
   // ---- topic operations (from this node's handlers, or forwarded by another broker's) -----------
 
   /** Creates one topic; resolves with its image once applied, throws KafkaError with Kafka's answer. */
-  async createTopic(spec: CreateTopicSpec, validateOnly: boolean): Promise<{ topic: TopicImage | undefined; replicationFactor: number; numPartitions: number }> {
+  async createTopic(
+    spec: CreateTopicSpec,
+    validateOnly: boolean,
+  ): Promise<{ topic: TopicImage | undefined; replicationFactor: number; numPartitions: number }> {
     return this.quorum.run(
       (c) => {
         const r = c.createTopics(
@@ -193,8 +213,13 @@ export class ControllerService {
         return { records: r.records, result: r.results[0]! };
       },
       (res, image) => {
-        if (res.errorCode !== ErrorCode.NONE) throw new KafkaError(res.errorCode, res.errorMessage ?? undefined);
-        return { topic: image.topic(spec.name), replicationFactor: res.replicationFactor, numPartitions: res.numPartitions };
+        if (res.errorCode !== ErrorCode.NONE)
+          throw new KafkaError(res.errorCode, res.errorMessage ?? undefined);
+        return {
+          topic: image.topic(spec.name),
+          replicationFactor: res.replicationFactor,
+          numPartitions: res.numPartitions,
+        };
       },
     );
   }
@@ -211,14 +236,23 @@ export class ControllerService {
     );
   }
 
-  async createPartitions(name: string, count: number, assignments: number[][] | undefined, validateOnly: boolean): Promise<void> {
+  async createPartitions(
+    name: string,
+    count: number,
+    assignments: number[][] | undefined,
+    validateOnly: boolean,
+  ): Promise<void> {
     await this.quorum.run(
       (c) => {
-        const r = c.createPartitions([{ name, count, ...(assignments ? { assignments } : {}) }], validateOnly);
+        const r = c.createPartitions(
+          [{ name, count, ...(assignments ? { assignments } : {}) }],
+          validateOnly,
+        );
         return { records: r.records, result: r.results[0]! };
       },
       (res) => {
-        if (res.errorCode !== ErrorCode.NONE) throw new KafkaError(res.errorCode, res.errorMessage ?? undefined);
+        if (res.errorCode !== ErrorCode.NONE)
+          throw new KafkaError(res.errorCode, res.errorMessage ?? undefined);
       },
     );
   }
@@ -235,13 +269,19 @@ export class ControllerService {
         return { records: r.records, result: r };
       },
       (res) => {
-        if (res.errorCode !== ErrorCode.NONE) throw new KafkaError(res.errorCode, res.errorMessage ?? undefined);
+        if (res.errorCode !== ErrorCode.NONE)
+          throw new KafkaError(res.errorCode, res.errorMessage ?? undefined);
       },
     );
   }
 
   /** Creates an internal topic (e.g. __consumer_offsets) if it does not exist. */
-  async ensureTopic(name: string, numPartitions: number, replicationFactor: number, configs: [string, string][]): Promise<TopicImage | undefined> {
+  async ensureTopic(
+    name: string,
+    numPartitions: number,
+    replicationFactor: number,
+    configs: [string, string][],
+  ): Promise<TopicImage | undefined> {
     return this.quorum.run(
       (c) => ({ records: c.ensureTopic(name, numPartitions, replicationFactor, configs), result: undefined }),
       (_r, image: MetadataImage) => image.topic(name),

@@ -15,11 +15,11 @@
  *   and the log before it dropped (RaftDriver.compact).
  */
 
-import { ErrorCode, KafkaError } from '../protocol/errors.js';
 import type { Logger } from '../broker/network.js';
 import { Controller, type ControllerConfig } from '../metadata/controller.js';
-import { MetadataImage, type MetadataDelta } from '../metadata/image.js';
-import { decodeMetadataBatch, encodeMetadataBatch, type MetadataRecord } from '../metadata/records.js';
+import { type MetadataDelta, MetadataImage } from '../metadata/image.js';
+import { type MetadataRecord, decodeMetadataBatch, encodeMetadataBatch } from '../metadata/records.js';
+import { ErrorCode, KafkaError } from '../protocol/errors.js';
 import { NotLeaderError, type PeerAddress, RaftDriver, type RaftStatus } from '../raft/driver.js';
 import type { LogEntry } from '../raft/log.js';
 import type { Snapshot } from '../raft/messages.js';
@@ -42,7 +42,10 @@ export type DeltaListener = (delta: MetadataDelta, image: MetadataImage) => void
 
 export class NotControllerError extends KafkaError {
   constructor(readonly controllerId: number | undefined) {
-    super(ErrorCode.NOT_CONTROLLER, `this node is not the active controller (controller: ${controllerId ?? 'unknown'})`);
+    super(
+      ErrorCode.NOT_CONTROLLER,
+      `this node is not the active controller (controller: ${controllerId ?? 'unknown'})`,
+    );
   }
 }
 
@@ -91,14 +94,19 @@ export class MetadataQuorum {
         this.activeTerm = c.term;
         this.activationIndex = this.driver.status().lastIndex;
         this.controller = undefined;
-        o.logger.info(`raft: leader of term ${c.term}; controller activates once index ${this.activationIndex} is applied`);
+        o.logger.info(
+          `raft: leader of term ${c.term}; controller activates once index ${this.activationIndex} is applied`,
+        );
       } else {
-        if (this.controller) o.logger.info(`raft: no longer the leader (term ${c.term}, leader ${c.leaderId ?? 'unknown'})`);
+        if (this.controller)
+          o.logger.info(`raft: no longer the leader (term ${c.term}, leader ${c.leaderId ?? 'unknown'})`);
         this.controller = undefined;
         this.activationIndex = Number.POSITIVE_INFINITY;
       }
     });
-    this.driver.on('fatal', (err) => o.logger.error(`raft: fatal: ${err.message}; this node stops serving metadata`));
+    this.driver.on('fatal', (err) =>
+      o.logger.error(`raft: fatal: ${err.message}; this node stops serving metadata`),
+    );
     this.tickTimer = setInterval(() => this.tick(), TICK_MS);
     this.tickTimer.unref();
   }
@@ -159,7 +167,12 @@ export class MetadataQuorum {
   private tick(): void {
     if (this.stopped) return;
     const st = this.driver.status();
-    if (!this.controller && st.role === 'leader' && st.term === this.activeTerm && st.appliedIndex >= this.activationIndex) {
+    if (
+      !this.controller &&
+      st.role === 'leader' &&
+      st.term === this.activeTerm &&
+      st.appliedIndex >= this.activationIndex
+    ) {
       const c = new Controller(this.image, this.options.controller, Math.random);
       c.activate(Date.now());
       this.controller = c;
@@ -174,7 +187,8 @@ export class MetadataQuorum {
         () => undefined,
       )
         .catch((err: unknown) => {
-          if (!(err instanceof NotControllerError)) this.options.logger.warn(`controller tick: ${(err as Error).message}`);
+          if (!(err instanceof NotControllerError))
+            this.options.logger.warn(`controller tick: ${(err as Error).message}`);
         })
         .finally(() => {
           this.controllerTickRunning = false;
@@ -226,14 +240,17 @@ export function diffImages(prev: MetadataImage, next: MetadataImage): MetadataDe
   for (const t of next.topics()) {
     const old = prev.topicById(t.topicId);
     if (!old) delta.topicsCreated.push(t);
-    if (old && JSON.stringify(old.configs) !== JSON.stringify(t.configs)) delta.topicConfigsChanged.push(t.name);
+    if (old && JSON.stringify(old.configs) !== JSON.stringify(t.configs))
+      delta.topicConfigsChanged.push(t.name);
     for (const p of t.partitions) {
       const before = old?.partitions[p.partition];
-      if (!before || JSON.stringify(before) !== JSON.stringify(p)) delta.partitionsChanged.push({ current: p, previous: before });
+      if (!before || JSON.stringify(before) !== JSON.stringify(p))
+        delta.partitionsChanged.push({ current: p, previous: before });
     }
   }
   for (const t of prev.topics()) if (!next.topicById(t.topicId)) delta.topicsRemoved.push(t);
   const ids = new Set([...prev.brokers().map((b) => b.id), ...next.brokers().map((b) => b.id)]);
-  for (const id of ids) if (JSON.stringify(prev.broker(id)) !== JSON.stringify(next.broker(id))) delta.brokersChanged.push(id);
+  for (const id of ids)
+    if (JSON.stringify(prev.broker(id)) !== JSON.stringify(next.broker(id))) delta.brokersChanged.push(id);
   return delta;
 }

@@ -13,7 +13,11 @@
 import { Connection } from '../client/connection.js';
 import { ErrorCode } from '../protocol/errors.js';
 import { ApiKey } from '../protocol/generated/index.js';
-import type { FollowerRequest, OffsetForLeaderEpochRequest, ReplicaFetchRequest } from '../replication/messages.js';
+import type {
+  FollowerRequest,
+  OffsetForLeaderEpochRequest,
+  ReplicaFetchRequest,
+} from '../replication/messages.js';
 import type { ReplicatedPartition } from './replicated-partition.js';
 
 export interface ReplicaFetcherOptions {
@@ -81,7 +85,9 @@ export class ReplicaFetcher {
       });
       return this.conn;
     } catch (err) {
-      this.warn(`cannot connect to leader ${this.o.leaderId} at ${a.host}:${a.port}: ${(err as Error).message}`);
+      this.warn(
+        `cannot connect to leader ${this.o.leaderId} at ${a.host}:${a.port}: ${(err as Error).message}`,
+      );
       return undefined;
     }
   }
@@ -193,7 +199,10 @@ export class ReplicaFetcher {
     }
   }
 
-  private async sendFetch(conn: Connection, due: { rp: ReplicatedPartition; req: FollowerRequest }[]): Promise<void> {
+  private async sendFetch(
+    conn: Connection,
+    due: { rp: ReplicatedPartition; req: FollowerRequest }[],
+  ): Promise<void> {
     const byTopic = new Map<string, { rp: ReplicatedPartition; req: ReplicaFetchRequest }[]>();
     for (const d of due) {
       const list = byTopic.get(d.rp.topic) ?? [];

@@ -18,8 +18,13 @@
  * and disk would disagree about offsets, and only a restart (recovery) can reconcile them.
  */
 
+import {
+  type AppendInfo,
+  type BatchInfo,
+  type ReplicaLog,
+  splitBatches,
+} from '../replication/replica-log.js';
 import type { PartitionLog } from '../storage/index.js';
-import { type AppendInfo, type BatchInfo, type ReplicaLog, splitBatches } from '../replication/replica-log.js';
 
 export class AsyncReplicaLog implements ReplicaLog {
   private chain: Promise<unknown> = Promise.resolve();

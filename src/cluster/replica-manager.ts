@@ -13,15 +13,16 @@
  * partition never sees states out of order.
  */
 
-import { CONSUMER_OFFSETS_TOPIC } from '../group/group-log.js';
-import type { TopicManager } from '../broker/topics.js';
 import type { Logger } from '../broker/network.js';
-import { ErrorCode } from '../protocol/errors.js';
+import type { TopicManager } from '../broker/topics.js';
+import { CONSUMER_OFFSETS_TOPIC } from '../group/group-log.js';
 import { type MetadataDelta, MetadataImage, type PartitionMeta, type TopicImage } from '../metadata/image.js';
-import { diffImages } from './metadata-quorum.js';
+import { ErrorCode } from '../protocol/errors.js';
 import type { AlterPartitionRequest } from '../replication/messages.js';
 import { DEFAULT_REPLICA_CONFIG, type ReplicaConfig } from '../replication/partition-replica.js';
 import type { ControllerChannel } from './controller-channel.js';
+import { type HighWatermarks, hwKey, readHighWatermarks, writeHighWatermarks } from './hw-checkpoint.js';
+import { diffImages } from './metadata-quorum.js';
 import { ReplicaFetcher } from './replica-fetcher.js';
 import { ReplicatedPartition } from './replicated-partition.js';
 
@@ -35,6 +36,9 @@ export interface ReplicaManagerOptions {
   readonly replicaFetchWaitMaxMs: number;
   readonly minInsyncReplicas: (topic: string) => number;
   readonly logger: Logger;
+  readonly dataDir: string;
+  /** replica.high.watermark.checkpoint.interval.ms */
+  readonly highWatermarkCheckpointIntervalMs: number;
   /** Called when this broker becomes or stops being the leader of a __consumer_offsets partition. */
   readonly onOffsetsLeadership: (partition: number, leader: boolean, leaderEpoch: number) => void;
 }
@@ -49,22 +53,53 @@ export class ReplicaManager {
   private timer: NodeJS.Timeout | undefined;
   private image: MetadataImage | undefined;
   private stopped = false;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private checkpointed: HighWatermarks = new Map();
+  private checkpointing: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: ReplicaManagerOptions) {}
 
-  start(): void {
+  /** Reads the high-watermark checkpoint, then starts the tick and checkpoint timers. */
+  async start(): Promise<void> {
+    this.checkpointed = await readHighWatermarks(this.o.dataDir, (m) => this.o.logger.warn(m));
     this.timer = setInterval(() => {
       for (const rp of this.replicas.values()) rp.tick();
     }, TICK_MS);
     this.timer.unref();
+    this.checkpointTimer = setInterval(
+      () => void this.checkpoint(),
+      this.o.highWatermarkCheckpointIntervalMs,
+    );
+    this.checkpointTimer.unref();
+  }
+
+  /** Writes every replica's high watermark (one at a time; a failure is logged, not fatal). */
+  checkpoint(): Promise<void> {
+    const run = async () => {
+      if (this.replicas.size === 0) return;
+      const entries = [...this.replicas.values()].map((rp) => ({
+        topic: rp.topic,
+        partition: rp.index,
+        highWatermark: rp.highWatermark,
+      }));
+      try {
+        await writeHighWatermarks(this.o.dataDir, entries);
+      } catch (err) {
+        this.o.logger.warn(`writing the high-watermark checkpoint failed: ${(err as Error).message}`);
+      }
+    };
+    this.checkpointing = this.checkpointing.then(run, run);
+    return this.checkpointing;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     await Promise.all([...this.fetchers.values()].map((f) => f.stop()));
     this.fetchers.clear();
     await this.chain.catch(() => undefined);
+    await this.checkpoint();
     for (const rp of this.replicas.values()) rp.close();
   }
 
@@ -127,17 +162,23 @@ export class ReplicaManager {
         rp.close();
         this.replicas.delete(k);
         await this.o.topics.removeReplica(t.name, m.partition);
-        if (wasLeader && t.name === CONSUMER_OFFSETS_TOPIC) this.o.onOffsetsLeadership(m.partition, false, m.leaderEpoch);
+        if (wasLeader && t.name === CONSUMER_OFFSETS_TOPIC)
+          this.o.onOffsetsLeadership(m.partition, false, m.leaderEpoch);
       }
       return;
     }
     if (!rp) {
       const partition = await this.o.topics.openReplica(topicMeta(t), m.partition);
-      rp = await ReplicatedPartition.open(partition, this.replicaConfig(t.name), {
-        nowMs: Date.now,
-        sendAlterPartition: (p, req) => this.sendAlterPartition(p, req),
-        logger: this.o.logger,
-      });
+      rp = await ReplicatedPartition.open(
+        partition,
+        this.replicaConfig(t.name),
+        {
+          nowMs: Date.now,
+          sendAlterPartition: (p, req) => this.sendAlterPartition(p, req),
+          logger: this.o.logger,
+        },
+        this.checkpointed.get(hwKey(t.name, m.partition)) ?? 0,
+      );
       this.replicas.set(k, rp);
     }
     const wasLeader = rp.isLeader;
@@ -150,7 +191,10 @@ export class ReplicaManager {
       replicas: m.replicas,
     });
     // Leader epochs let the coordinator ignore a stale resign and reload on a newer election.
-    if (t.name === CONSUMER_OFFSETS_TOPIC && (wasLeader !== rp.isLeader || (rp.isLeader && rp.leaderEpoch !== previousEpoch))) {
+    if (
+      t.name === CONSUMER_OFFSETS_TOPIC &&
+      (wasLeader !== rp.isLeader || (rp.isLeader && rp.leaderEpoch !== previousEpoch))
+    ) {
       this.o.onOffsetsLeadership(m.partition, rp.isLeader, rp.leaderEpoch);
     }
   }
@@ -174,7 +218,8 @@ export class ReplicaManager {
       const k = key(t.name, p.partition);
       const rp = this.replicas.get(k);
       if (!rp) continue;
-      if (rp.isLeader && t.name === CONSUMER_OFFSETS_TOPIC) this.o.onOffsetsLeadership(p.partition, false, rp.leaderEpoch);
+      if (rp.isLeader && t.name === CONSUMER_OFFSETS_TOPIC)
+        this.o.onOffsetsLeadership(p.partition, false, rp.leaderEpoch);
       rp.close();
       this.replicas.delete(k);
     }
@@ -253,7 +298,8 @@ export class ReplicaManager {
                     leaderEpoch: p.leaderEpoch,
                     partitionEpoch: p.partitionEpoch,
                     isr: p.isr,
-                    replicas: this.image?.topic(rp.topic)?.partitions[rp.index]?.replicas ?? rp.replica.replicas,
+                    replicas:
+                      this.image?.topic(rp.topic)?.partitions[rp.index]?.replicas ?? rp.replica.replicas,
                   }
                 : undefined,
           });

@@ -16,9 +16,9 @@
  * Clock: `nowMs` is passed in; timers belong to the ReplicaManager, which calls `tick`.
  */
 
+import type { Partition, ReplicationHooks } from '../broker/partition.js';
 import { ErrorCode, KafkaError } from '../protocol/errors.js';
 import { batchOffsets, readBatchHeader } from '../protocol/records/batch-header.js';
-import type { Partition, ReplicationHooks } from '../broker/partition.js';
 import { LeaderEpochCache } from '../replication/leader-epoch-cache.js';
 import type {
   AlterPartitionRequest,
@@ -72,23 +72,29 @@ export class ReplicatedPartition implements ReplicationHooks {
     partition: Partition,
     config: ReplicaConfig,
     deps: ReplicatedPartitionDeps,
+    highWatermarkCheckpoint = 0,
   ): Promise<ReplicatedPartition> {
     const cache = new LeaderEpochCache();
     for await (const { header } of partition.log.batchHeaders()) {
       const e = header.partitionLeaderEpoch;
       if (e >= 0 && e > cache.latestEpoch) cache.assign(e, header.baseOffset);
     }
-    let self: ReplicatedPartition | undefined;
+    const ref: { self?: ReplicatedPartition } = {};
     const adapter = new AsyncReplicaLog(partition.log, (err) => {
       deps.logger.error(
         `${partition.topic}-${partition.index}: log write failed, the replica stops: ${err.message}`,
       );
-      self?.failAll(err);
+      ref.self?.failAll(err);
     });
-    // The HW is not checkpointed: it restarts at 0 and the leader re-derives it from the ISR's
-    // fetches (consumers wait a moment after a restart; nothing below the old HW is lost).
-    const replica = new PartitionReplica(config, adapter, cache, 0);
-    self = new ReplicatedPartition(partition, replica, adapter, deps);
+    // The HW restarts from its checkpoint (cluster/hw-checkpoint.ts), never above the log end.
+    const replica = new PartitionReplica(
+      config,
+      adapter,
+      cache,
+      Math.min(highWatermarkCheckpoint, adapter.logEndOffset),
+    );
+    const self = new ReplicatedPartition(partition, replica, adapter, deps);
+    ref.self = self;
     partition.replication = self;
     return self;
   }
@@ -125,7 +131,11 @@ export class ReplicatedPartition implements ReplicationHooks {
     this.afterInput();
   }
 
-  appendAsLeader(records: Buffer, acks: number, timeoutMs: number): { baseOffset: number; done: Promise<void> } {
+  appendAsLeader(
+    records: Buffer,
+    acks: number,
+    timeoutMs: number,
+  ): { baseOffset: number; done: Promise<void> } {
     if (this.adapter.failed) throw new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, this.adapter.failed.message);
     const id = ++this.produceSeq;
     const mode = acks === -1 ? -1 : acks === 0 ? 0 : 1;
@@ -162,7 +172,9 @@ export class ReplicatedPartition implements ReplicationHooks {
       return { ...response, records: r.records };
     } catch (err) {
       // A concurrent truncation or retention moved the log: let the follower ask again.
-      this.deps.logger.warn(`${this.topic}-${this.index}: replica read at ${read.offset}: ${(err as Error).message}`);
+      this.deps.logger.warn(
+        `${this.topic}-${this.index}: replica read at ${read.offset}: ${(err as Error).message}`,
+      );
       return { ...response, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE };
     }
   }
@@ -187,7 +199,9 @@ export class ReplicatedPartition implements ReplicationHooks {
       // becomes leader checks the next sequence of every producer exactly as the old leader would.
       this.recordProducers(resp.records);
     } else if (after < before) {
-      this.deps.logger.info(`${this.topic}-${this.index}: truncated from ${before} to ${after} (leader epoch ${this.replica.leaderEpoch})`);
+      this.deps.logger.info(
+        `${this.topic}-${this.index}: truncated from ${before} to ${after} (leader epoch ${this.replica.leaderEpoch})`,
+      );
       // Truncated: forget the batches that are gone, so a producer retrying one of them is
       // written again rather than answered as a duplicate of a batch this log no longer has.
       this.partition.producers.truncateFrom(after);

@@ -52,7 +52,9 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
     }
     await sleep(200);
   }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}\n${nodes.map((n, i) => `--- node ${i + 1}\n${n.output.slice(-3000)}`).join('\n')}`);
+  throw new Error(
+    `timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}\n${nodes.map((n, i) => `--- node ${i + 1}\n${n.output.slice(-3000)}`).join('\n')}`,
+  );
 }
 
 function nodeById(id: number): BrokerProcess {
@@ -127,7 +129,10 @@ test('a replicated topic: every partition has three replicas in sync and any bro
     return [...m.values()].every((p) => p.isr.length === 3 && p.leader > 0) ? m : undefined;
   });
   // Leaders are spread: no broker leads every partition.
-  assert.ok(new Set([...leaders.values()].map((p) => p.leader)).size > 1, `leaders spread: ${JSON.stringify([...leaders])}`);
+  assert.ok(
+    new Set([...leaders.values()].map((p) => p.leader)).size > 1,
+    `leaders spread: ${JSON.stringify([...leaders])}`,
+  );
   for (const n of nodes) {
     const k = new Kafka({ clientId: 'probe', brokers: [n.bootstrap], logLevel: logLevel.NOTHING });
     const a = k.admin();
@@ -144,7 +149,11 @@ test('acks=all producing through a SIGKILL and a SIGSTOP of the leader loses no 
   // (like Kafka) then answers as a duplicate of the written one — acknowledged, not written. The
   // Java client bumps its epoch instead (KIP-360); here a failed send gets a fresh producer.
   const newProducer = () =>
-    kafka.producer({ idempotent: IDEMPOTENT, maxInFlightRequests: 1, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } });
+    kafka.producer({
+      idempotent: IDEMPOTENT,
+      maxInFlightRequests: 1,
+      retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
   let producer = newProducer();
   await producer.connect();
   const acked = new Map<string, { partition: number; offset: number }>();
@@ -173,7 +182,9 @@ test('acks=all producing through a SIGKILL and a SIGSTOP of the leader loses no 
         }
         for (const meta of r) {
           const list = byPartition.get(meta.partition) ?? [];
-          list.forEach((v, i) => acked.set(v, { partition: meta.partition, offset: Number(meta.baseOffset) + i }));
+          list.forEach((v, i) =>
+            acked.set(v, { partition: meta.partition, offset: Number(meta.baseOffset) + i }),
+          );
         }
       } catch (err) {
         failed += batch.length;
@@ -190,7 +201,9 @@ test('acks=all producing through a SIGKILL and a SIGSTOP of the leader loses no 
     try {
       await waitFor(`${n} acknowledged records`, async () => (acked.size >= n ? true : undefined), 60_000);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\nacknowledged ${acked.size}; send errors: ${JSON.stringify([...errors])}`);
+      throw new Error(
+        `${(err as Error).message}\nacknowledged ${acked.size}; send errors: ${JSON.stringify([...errors])}`,
+      );
     }
   };
 
@@ -202,10 +215,14 @@ test('acks=all producing through a SIGKILL and a SIGSTOP of the leader loses no 
   const afterKill = await partitionLeaders();
   assert.notEqual(afterKill.get(0)!.leader, leader0, 'partition 0 has a new leader');
   await nodeById(leader0).restart();
-  await waitFor('the restarted broker back in every ISR', async () => {
-    const m = await partitionLeaders();
-    return [...m.values()].every((p) => p.isr.length === 3) ? true : undefined;
-  }, 60_000);
+  await waitFor(
+    'the restarted broker back in every ISR',
+    async () => {
+      const m = await partitionLeaders();
+      return [...m.values()].every((p) => p.isr.length === 3) ? true : undefined;
+    },
+    60_000,
+  );
 
   // SIGSTOP: the paused broker keeps its sockets open and answers nothing. The cluster must move
   // its leaderships within the session timeout. kafkajs retries a timed-out Produce on the same
@@ -215,27 +232,46 @@ test('acks=all producing through a SIGKILL and a SIGSTOP of the leader loses no 
   const leader0b = (await partitionLeaders()).get(0)!.leader;
   nodeById(leader0b).signal('SIGSTOP');
   const live = nodes.filter((_, i) => i + 1 !== leader0b);
-  const liveKafka = new Kafka({ clientId: 'cluster-it-pause', brokers: live.map((n) => n.bootstrap), logLevel: logLevel.NOTHING, requestTimeout: 5000 });
+  const liveKafka = new Kafka({
+    clientId: 'cluster-it-pause',
+    brokers: live.map((n) => n.bootstrap),
+    logLevel: logLevel.NOTHING,
+    requestTimeout: 5000,
+  });
   const liveAdmin = liveKafka.admin();
   await liveAdmin.connect();
   const t0 = Date.now();
-  await waitFor('new leaders for the paused broker\'s partitions', async () => {
-    const md = await liveAdmin.fetchTopicMetadata({ topics: [TOPIC] });
-    return md.topics[0]!.partitions.every((p) => p.leader > 0 && p.leader !== leader0b) ? true : undefined;
-  }, 20_000);
+  await waitFor(
+    "new leaders for the paused broker's partitions",
+    async () => {
+      const md = await liveAdmin.fetchTopicMetadata({ topics: [TOPIC] });
+      return md.topics[0]!.partitions.every((p) => p.leader > 0 && p.leader !== leader0b) ? true : undefined;
+    },
+    20_000,
+  );
   const failoverMs = Date.now() - t0;
-  const producer2 = liveKafka.producer({ idempotent: true, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 } });
+  const producer2 = liveKafka.producer({
+    idempotent: true,
+    retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 },
+  });
   await producer2.connect();
   for (let i = 0; i < 20; i++) {
     const batch = Array.from({ length: 10 }, (_, j) => `pause-${i * 10 + j}`);
-    const r = await producer2.send({ topic: TOPIC, acks: -1, timeout: 10_000, messages: batch.map((v) => ({ key: v, value: v })) });
+    const r = await producer2.send({
+      topic: TOPIC,
+      acks: -1,
+      timeout: 10_000,
+      messages: batch.map((v) => ({ key: v, value: v })),
+    });
     const byPartition = new Map<number, string[]>();
     for (const v of batch) {
       const p = partitionForKey(Buffer.from(v), PARTITIONS);
       byPartition.set(p, [...(byPartition.get(p) ?? []), v]);
     }
     for (const meta of r) {
-      (byPartition.get(meta.partition) ?? []).forEach((v, k) => acked.set(v, { partition: meta.partition, offset: Number(meta.baseOffset) + k }));
+      (byPartition.get(meta.partition) ?? []).forEach((v, k) =>
+        acked.set(v, { partition: meta.partition, offset: Number(meta.baseOffset) + k }),
+      );
     }
   }
   await producer2.disconnect();
@@ -248,10 +284,14 @@ test('acks=all producing through a SIGKILL and a SIGSTOP of the leader loses no 
   await producer.disconnect();
 
   // Final read from each partition's leader once the cluster has healed.
-  await waitFor('every partition led and fully in sync', async () => {
-    const m = await partitionLeaders();
-    return [...m.values()].every((p) => p.leader > 0 && p.isr.length === 3) ? true : undefined;
-  }, 60_000);
+  await waitFor(
+    'every partition led and fully in sync',
+    async () => {
+      const m = await partitionLeaders();
+      return [...m.values()].every((p) => p.leader > 0 && p.isr.length === 3) ? true : undefined;
+    },
+    60_000,
+  );
   const leaders = await partitionLeaders();
   // Every acknowledgement names (partition, offset): that offset must hold that value.
   const byOffset = new Map<string, string>();
@@ -270,13 +310,29 @@ test('acks=all producing through a SIGKILL and a SIGSTOP of the leader loses no 
   const lost: string[] = [];
   for (const [v, at] of acked) {
     const there = byOffset.get(`${at.partition}/${at.offset}`);
-    if (there !== v) lost.push(`${v}@${at.partition}/${at.offset} (log has ${there ?? 'nothing'} there; ${copies.get(v) ?? 0} copies elsewhere)`);
+    if (there !== v)
+      lost.push(
+        `${v}@${at.partition}/${at.offset} (log has ${there ?? 'nothing'} there; ${copies.get(v) ?? 0} copies elsewhere)`,
+      );
   }
   if (lost.length > 0) {
-    assert.fail(`${lost.length} of ${acked.size} acknowledged records not at their offsets: ${lost.slice(0, 10).join('; ')}\nsend errors: ${JSON.stringify([...errors])}\nleaders ${JSON.stringify([...leaders])}\n${nodes.map((n, i) => `--- node ${i + 1}\n${n.output.split('\n').filter((l) => !/raft: \[raft|__consumer_offsets/.test(l)).join('\n').slice(-6000)}`).join('\n')}`);
+    assert.fail(
+      `${lost.length} of ${acked.size} acknowledged records not at their offsets: ${lost.slice(0, 10).join('; ')}\nsend errors: ${JSON.stringify([...errors])}\nleaders ${JSON.stringify([...leaders])}\n${nodes
+        .map(
+          (n, i) =>
+            `--- node ${i + 1}\n${n.output
+              .split('\n')
+              .filter((l) => !/raft: \[raft|__consumer_offsets/.test(l))
+              .join('\n')
+              .slice(-6000)}`,
+        )
+        .join('\n')}`,
+    );
   }
   const seen = copies;
-  console.log(`# acknowledged ${acked.size}, failed sends ${failed}, read ${seen.size} distinct values, ${duplicates} duplicated (idempotence ${IDEMPOTENT ? 'on' : 'off'}); leader ${leader0} killed, ${leader0b} paused`);
+  console.log(
+    `# acknowledged ${acked.size}, failed sends ${failed}, read ${seen.size} distinct values, ${duplicates} duplicated (idempotence ${IDEMPOTENT ? 'on' : 'off'}); leader ${leader0} killed, ${leader0b} paused`,
+  );
 });
 
 test('a consumer group keeps consuming when its coordinator is killed', async () => {
@@ -295,7 +351,11 @@ test('a consumer group keeps consuming when its coordinator is killed', async ()
   await producer.connect();
   const sendRange = async (from: number, to: number) => {
     for (let i = from; i < to; i += 50) {
-      await producer.send({ topic, acks: -1, messages: Array.from({ length: Math.min(50, to - i) }, (_, j) => ({ value: `g-${i + j}` })) });
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: Array.from({ length: Math.min(50, to - i) }, (_, j) => ({ value: `g-${i + j}` })),
+      });
     }
   };
   await sendRange(0, 200);
@@ -303,10 +363,21 @@ test('a consumer group keeps consuming when its coordinator is killed', async ()
   // kafkajs keeps fetching from (and heartbeating to) a dead broker until its retries run out; it
   // then restarts the consumer, which finds the new coordinator and leaders. Its default consumer
   // retries (5) make that take seconds rather than minutes.
-  const consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 500, retry: { retries: 5 } });
+  const consumer = kafka.consumer({
+    groupId,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 500,
+    retry: { retries: 5 },
+  });
   const events: string[] = [];
-  consumer.on(consumer.events.CRASH, (e) => events.push(`crash: ${e.payload.error.message} (restart: ${e.payload.restart})`));
-  consumer.on(consumer.events.GROUP_JOIN, (e) => events.push(`joined ${e.payload.memberId} leader ${e.payload.leaderId} assignment ${JSON.stringify(e.payload.memberAssignment)}`));
+  consumer.on(consumer.events.CRASH, (e) =>
+    events.push(`crash: ${e.payload.error.message} (restart: ${e.payload.restart})`),
+  );
+  consumer.on(consumer.events.GROUP_JOIN, (e) =>
+    events.push(
+      `joined ${e.payload.memberId} leader ${e.payload.leaderId} assignment ${JSON.stringify(e.payload.memberAssignment)}`,
+    ),
+  );
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
@@ -321,9 +392,15 @@ test('a consumer group keeps consuming when its coordinator is killed', async ()
   await nodeById(coordinator).kill();
   await sendRange(200, 400);
   try {
-    await waitFor('all 400 consumed after the coordinator died', async () => (seen.size >= 400 ? true : undefined), 90_000);
+    await waitFor(
+      'all 400 consumed after the coordinator died',
+      async () => (seen.size >= 400 ? true : undefined),
+      90_000,
+    );
   } catch (err) {
-    throw new Error(`${(err as Error).message}\nconsumed ${seen.size}; coordinator ${coordinator} killed; consumer events: ${events.join(' | ')}`);
+    throw new Error(
+      `${(err as Error).message}\nconsumed ${seen.size}; coordinator ${coordinator} killed; consumer events: ${events.join(' | ')}`,
+    );
   }
   await consumer.disconnect();
   await producer.disconnect();

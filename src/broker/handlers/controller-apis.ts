@@ -26,7 +26,14 @@ export const brokerHeartbeatHandler = defineHandler<Broker, ApiKey.BrokerHeartbe
   { min: 0, max: 1 },
   async (ctx, req) => {
     const c = ctx.broker.cluster;
-    if (!c) return { throttleTimeMs: 0, errorCode: ErrorCode.NOT_CONTROLLER, isCaughtUp: false, isFenced: true, shouldShutDown: false };
+    if (!c)
+      return {
+        throttleTimeMs: 0,
+        errorCode: ErrorCode.NOT_CONTROLLER,
+        isCaughtUp: false,
+        isFenced: true,
+        shouldShutDown: false,
+      };
     return c.service.brokerHeartbeat(req);
   },
 );
@@ -46,7 +53,13 @@ export const allocateProducerIdsHandler = defineHandler<Broker, ApiKey.AllocateP
   { min: 0, max: 0 },
   async (ctx, req) => {
     const c = ctx.broker.cluster;
-    if (!c) return { throttleTimeMs: 0, errorCode: ErrorCode.NOT_CONTROLLER, producerIdStart: -1, producerIdLen: 0 };
+    if (!c)
+      return {
+        throttleTimeMs: 0,
+        errorCode: ErrorCode.NOT_CONTROLLER,
+        producerIdStart: -1,
+        producerIdLen: 0,
+      };
     return c.service.allocateProducerIds(req);
   },
 );

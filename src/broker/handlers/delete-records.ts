@@ -27,7 +27,11 @@ export const deleteRecordsHandler = defineHandler<Broker, ApiKey.DeleteRecords>(
           continue;
         }
         if (!p.isLeader) {
-          partitions.push({ partitionIndex: rp.partitionIndex, lowWatermark: -1, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER });
+          partitions.push({
+            partitionIndex: rp.partitionIndex,
+            lowWatermark: -1,
+            errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER,
+          });
           continue;
         }
         const target = rp.offset === -1 ? p.highWatermark : rp.offset;

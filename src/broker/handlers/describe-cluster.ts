@@ -20,7 +20,12 @@ export const describeClusterHandler = defineHandler<Broker, ApiKey.DescribeClust
         endpointType: 1,
         clusterId: b.clusterId,
         controllerId: b.cluster.quorum.leaderId ?? -1,
-        brokers: clusterBrokers(image).map((x) => ({ brokerId: x.nodeId, host: x.host, port: x.port, rack: x.rack })),
+        brokers: clusterBrokers(image).map((x) => ({
+          brokerId: x.nodeId,
+          host: x.host,
+          port: x.port,
+          rack: x.rack,
+        })),
         clusterAuthorizedOperations: -2147483648,
       };
     }

@@ -8,11 +8,11 @@
  * answer INVALID_REQUEST.
  */
 
+import { partitionForGroup } from '../../group/coordinator.js';
+import { CONSUMER_OFFSETS_TOPIC } from '../../group/group-log.js';
 import { ErrorCode, errorName } from '../../protocol/errors.js';
 import { ApiKey } from '../../protocol/generated/index.js';
 import type { Broker } from '../broker.js';
-import { partitionForGroup } from '../../group/coordinator.js';
-import { CONSUMER_OFFSETS_TOPIC } from '../../group/group-log.js';
 import { defineHandler } from '../dispatcher.js';
 
 const GROUP_KEY_TYPE = 0;
@@ -46,14 +46,24 @@ async function find(broker: Broker, key: string, keyType: number): Promise<Found
     try {
       await broker.cluster.ensureOffsetsTopic();
     } catch (err) {
-      return miss(ErrorCode.COORDINATOR_NOT_AVAILABLE, `could not create __consumer_offsets: ${(err as Error).message}`);
+      return miss(
+        ErrorCode.COORDINATOR_NOT_AVAILABLE,
+        `could not create __consumer_offsets: ${(err as Error).message}`,
+      );
     }
     const image = broker.cluster.quorum.image;
     const count = image.topic(CONSUMER_OFFSETS_TOPIC)?.partitions.length ?? 0;
     if (count === 0) return miss(ErrorCode.COORDINATOR_NOT_AVAILABLE);
     const leader = broker.cluster.leaderOf(CONSUMER_OFFSETS_TOPIC, partitionForGroup(key, count));
     if (!leader || image.broker(leader.id)?.fenced) return miss(ErrorCode.COORDINATOR_NOT_AVAILABLE);
-    return { key, nodeId: leader.id, host: leader.host, port: leader.port, errorCode: ErrorCode.NONE, errorMessage: null };
+    return {
+      key,
+      nodeId: leader.id,
+      host: leader.host,
+      port: leader.port,
+      errorCode: ErrorCode.NONE,
+      errorMessage: null,
+    };
   }
   try {
     await broker.groupLog.ensureTopic();

@@ -6,6 +6,12 @@ import { alterConfigsHandler, incrementalAlterConfigsHandler } from './alter-con
 import { apiVersionsHandler } from './api-versions.js';
 import { consumerGroupDescribeHandler } from './consumer-group-describe.js';
 import { consumerGroupHeartbeatHandler } from './consumer-group-heartbeat.js';
+import {
+  allocateProducerIdsHandler,
+  alterPartitionHandler,
+  brokerHeartbeatHandler,
+  brokerRegistrationHandler,
+} from './controller-apis.js';
 import { createPartitionsHandler } from './create-partitions.js';
 import { createTopicsHandler } from './create-topics.js';
 import { deleteGroupsHandler } from './delete-groups.js';
@@ -27,15 +33,9 @@ import { metadataHandler } from './metadata.js';
 import { offsetCommitHandler } from './offset-commit.js';
 import { offsetDeleteHandler } from './offset-delete.js';
 import { offsetFetchHandler } from './offset-fetch.js';
+import { offsetForLeaderEpochHandler } from './offset-for-leader-epoch.js';
 import { produceHandler } from './produce.js';
 import { syncGroupHandler } from './sync-group.js';
-import { offsetForLeaderEpochHandler } from './offset-for-leader-epoch.js';
-import {
-  allocateProducerIdsHandler,
-  alterPartitionHandler,
-  brokerHeartbeatHandler,
-  brokerRegistrationHandler,
-} from './controller-apis.js';
 
 export const allHandlers: ApiHandler<Broker>[] = [
   produceHandler,

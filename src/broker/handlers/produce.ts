@@ -9,63 +9,85 @@
  * with UNSUPPORTED_VERSION and a message saying so.
  */
 
+import type { Encodable } from '../../protocol/codec-support.js';
 import { ErrorCode, KafkaError } from '../../protocol/errors.js';
 import { ApiKey } from '../../protocol/generated/index.js';
 import type { PartitionProduceResponse } from '../../protocol/generated/produce-response.js';
-import type { Encodable } from '../../protocol/codec-support.js';
 import type { Broker } from '../broker.js';
+import { NO_RESPONSE, defineHandler } from '../dispatcher.js';
 import type { Topic } from '../topics.js';
-import { defineHandler, NO_RESPONSE } from '../dispatcher.js';
 
-export const produceHandler = defineHandler<Broker, ApiKey.Produce>(ApiKey.Produce, { min: 0, max: 11 }, async (ctx, req) => {
-  const broker = ctx.broker;
-  const acks = req.acks;
-  const unsupported = ctx.apiVersion < 3 || req.transactionalId !== null;
-  const badAcks = acks !== 0 && acks !== 1 && acks !== -1;
-  const responses = await Promise.all(
-    req.topicData.map(async (td) => {
-      let topic = broker.topics.get(td.name);
-      if (!topic && !unsupported && !badAcks) {
-        try {
-          if (await broker.topicAdmin.autoCreate(td.name)) topic = await localTopic(broker, td.name);
-        } catch (err) {
-          broker.log.warn(`auto-creating ${td.name}: ${(err as Error).message}`);
-        }
-      }
-      const partitionResponses = await Promise.all(
-        td.partitionData.map(async (pd): Promise<Encodable<PartitionProduceResponse>> => {
-          const base = { index: pd.index, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 };
-          if (unsupported) {
-            return {
-              ...base,
-              errorCode: ErrorCode.UNSUPPORTED_VERSION,
-              errorMessage: ctx.apiVersion < 3 ? 'Produce v0-2 (message format v0/v1) is not supported' : 'transactions are not supported yet',
-            };
-          }
-          if (badAcks) return { ...base, errorCode: ErrorCode.INVALID_REQUIRED_ACKS };
-          const partition = topic?.partitions[pd.index];
-          if (!partition) {
-            // In a cluster: a partition that exists but has no replica here is led elsewhere.
-            const known = topic !== undefined && pd.index >= 0 && pd.index < topic.meta.partitions;
-            return { ...base, errorCode: known ? ErrorCode.NOT_LEADER_OR_FOLLOWER : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
-          }
-          if (!pd.records || pd.records.length === 0) return { ...base, errorCode: ErrorCode.CORRUPT_MESSAGE };
+export const produceHandler = defineHandler<Broker, ApiKey.Produce>(
+  ApiKey.Produce,
+  { min: 0, max: 11 },
+  async (ctx, req) => {
+    const broker = ctx.broker;
+    const acks = req.acks;
+    const unsupported = ctx.apiVersion < 3 || req.transactionalId !== null;
+    const badAcks = acks !== 0 && acks !== 1 && acks !== -1;
+    const responses = await Promise.all(
+      req.topicData.map(async (td) => {
+        let topic = broker.topics.get(td.name);
+        if (!topic && !unsupported && !badAcks) {
           try {
-            const r = await partition.appendBatches(pd.records, acks, req.timeoutMs);
-            return { ...base, errorCode: 0, baseOffset: r.baseOffset, logAppendTimeMs: r.logAppendTimeMs, logStartOffset: r.logStartOffset };
+            if (await broker.topicAdmin.autoCreate(td.name)) topic = await localTopic(broker, td.name);
           } catch (err) {
-            if (err instanceof KafkaError) return { ...base, errorCode: err.errorCode, errorMessage: err.message };
-            broker.log.error(`append to ${td.name}-${pd.index} failed: ${(err as Error).stack ?? err}`);
-            return { ...base, errorCode: ErrorCode.KAFKA_STORAGE_ERROR, errorMessage: (err as Error).message };
+            broker.log.warn(`auto-creating ${td.name}: ${(err as Error).message}`);
           }
-        }),
-      );
-      return { name: td.name, partitionResponses };
-    }),
-  );
-  if (acks === 0) return NO_RESPONSE;
-  return { responses, throttleTimeMs: 0 };
-});
+        }
+        const partitionResponses = await Promise.all(
+          td.partitionData.map(async (pd): Promise<Encodable<PartitionProduceResponse>> => {
+            const base = { index: pd.index, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 };
+            if (unsupported) {
+              return {
+                ...base,
+                errorCode: ErrorCode.UNSUPPORTED_VERSION,
+                errorMessage:
+                  ctx.apiVersion < 3
+                    ? 'Produce v0-2 (message format v0/v1) is not supported'
+                    : 'transactions are not supported yet',
+              };
+            }
+            if (badAcks) return { ...base, errorCode: ErrorCode.INVALID_REQUIRED_ACKS };
+            const partition = topic?.partitions[pd.index];
+            if (!partition) {
+              // In a cluster: a partition that exists but has no replica here is led elsewhere.
+              const known = topic !== undefined && pd.index >= 0 && pd.index < topic.meta.partitions;
+              return {
+                ...base,
+                errorCode: known ? ErrorCode.NOT_LEADER_OR_FOLLOWER : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+              };
+            }
+            if (!pd.records || pd.records.length === 0)
+              return { ...base, errorCode: ErrorCode.CORRUPT_MESSAGE };
+            try {
+              const r = await partition.appendBatches(pd.records, acks, req.timeoutMs);
+              return {
+                ...base,
+                errorCode: 0,
+                baseOffset: r.baseOffset,
+                logAppendTimeMs: r.logAppendTimeMs,
+                logStartOffset: r.logStartOffset,
+              };
+            } catch (err) {
+              if (err instanceof KafkaError)
+                return { ...base, errorCode: err.errorCode, errorMessage: err.message };
+              broker.log.error(`append to ${td.name}-${pd.index} failed: ${(err as Error).stack ?? err}`);
+              return {
+                ...base,
+                errorCode: ErrorCode.KAFKA_STORAGE_ERROR,
+                errorMessage: (err as Error).message,
+              };
+            }
+          }),
+        );
+        return { name: td.name, partitionResponses };
+      }),
+    );
+    if (acks === 0) return NO_RESPONSE;
+    return { responses, throttleTimeMs: 0 };
+  },
+);
 
 /** The topic as this broker's registry has it; in a cluster it appears once the metadata delta is applied. */
 async function localTopic(broker: Broker, name: string): Promise<Topic | undefined> {

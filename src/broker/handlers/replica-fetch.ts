@@ -30,13 +30,24 @@ export async function replicaFetch(
     let bytes = 0;
     const results: { topic: string; topicId: string; data: Encodable<PartitionData> }[] = [];
     for (const w of wanted) {
-      const base = { partitionIndex: w.p.partition, abortedTransactions: null, preferredReadReplica: -1, lastStableOffset: -1 };
+      const base = {
+        partitionIndex: w.p.partition,
+        abortedTransactions: null,
+        preferredReadReplica: -1,
+        lastStableOffset: -1,
+      };
       const rp = cluster.replicas.get(w.topic, w.p.partition);
       if (!rp) {
         results.push({
           topic: w.topic,
           topicId: w.topicId,
-          data: { ...base, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, highWatermark: -1, logStartOffset: -1, records: EMPTY_BUFFER },
+          data: {
+            ...base,
+            errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER,
+            highWatermark: -1,
+            logStartOffset: -1,
+            records: EMPTY_BUFFER,
+          },
         });
         continue;
       }
@@ -63,13 +74,16 @@ export async function replicaFetch(
           highWatermark: r.highWatermark,
           lastStableOffset: r.highWatermark,
           logStartOffset: r.logStartOffset,
-          divergingEpoch: r.divergingEpoch ? { epoch: r.divergingEpoch.epoch, endOffset: r.divergingEpoch.endOffset } : { epoch: -1, endOffset: -1 },
+          divergingEpoch: r.divergingEpoch
+            ? { epoch: r.divergingEpoch.epoch, endOffset: r.divergingEpoch.endOffset }
+            : { epoch: -1, endOffset: -1 },
           currentLeader: { leaderId: rp.leaderId, leaderEpoch: rp.leaderEpoch },
           records: r.records,
         },
       });
     }
-    const news = bytes > 0 || results.some((r) => r.data.errorCode !== 0 || (r.data.divergingEpoch?.epoch ?? -1) >= 0);
+    const news =
+      bytes > 0 || results.some((r) => r.data.errorCode !== 0 || (r.data.divergingEpoch?.epoch ?? -1) >= 0);
     const waitMs = deadline - Date.now();
     if (news || waitMs <= 0) return respond(results);
     await new Promise<void>((resolve) => {
@@ -88,8 +102,13 @@ export async function replicaFetch(
   }
 }
 
-function respond(results: { topic: string; topicId: string; data: Encodable<PartitionData> }[]): Encodable<FetchResponse> {
-  const byTopic = new Map<string, { topic: string; topicId: string; partitions: Encodable<PartitionData>[] }>();
+function respond(
+  results: { topic: string; topicId: string; data: Encodable<PartitionData> }[],
+): Encodable<FetchResponse> {
+  const byTopic = new Map<
+    string,
+    { topic: string; topicId: string; partitions: Encodable<PartitionData>[] }
+  >();
   for (const r of results) {
     let t = byTopic.get(r.topic);
     if (!t) {

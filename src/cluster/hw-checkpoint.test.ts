@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { HW_CHECKPOINT_FILE, hwKey, readHighWatermarks, writeHighWatermarks } from './hw-checkpoint.js';
+
+test('high watermarks round-trip through the checkpoint file', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-hw-'));
+  try {
+    assert.equal((await readHighWatermarks(dir, () => {})).size, 0, 'no file: no entries');
+    await writeHighWatermarks(dir, [
+      { topic: 'orders', partition: 0, highWatermark: 42 },
+      { topic: '__consumer_offsets', partition: 7, highWatermark: 0 },
+    ]);
+    const hw = await readHighWatermarks(dir, () => {});
+    assert.equal(hw.get(hwKey('orders', 0)), 42);
+    assert.equal(hw.get(hwKey('__consumer_offsets', 7)), 0);
+    assert.equal(hw.size, 2);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an unreadable checkpoint is reported and ignored (replicas start at 0)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-hw-'));
+  try {
+    for (const body of ['1\n1\nt 0 5\n', '0\n2\nt 0 5\n', '0\n1\nt x 5\n', 'garbage']) {
+      await writeFile(join(dir, HW_CHECKPOINT_FILE), body);
+      const warnings: string[] = [];
+      const hw = await readHighWatermarks(dir, (m) => warnings.push(m));
+      assert.equal(hw.size, 0, body);
+      assert.equal(warnings.length, 1, body);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
