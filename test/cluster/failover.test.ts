@@ -26,11 +26,15 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const NODES = 3;
 /**
- * kafkajs's idempotent producer has been seen answering "acknowledged" for a batch whose sequence
- * numbers it had already used for another batch (the broker, like Kafka, answers a duplicate with
- * the original's offset), which the check below reports as loss with no send error at all. With
- * idempotence off every acknowledgement is a real write; duplicates from retries are counted.
- * SLUICE_IT_IDEMPOTENT=1 runs the idempotent variant.
+ * kafkajs 2.2.4's idempotent producer can acknowledge a batch that was never written: when a
+ * produce request fails, it rolls back the sequence numbers of every partition in it (even one
+ * whose batch the failing broker had written), and when the retry finds that partition's new
+ * leader already answered an earlier request of the same send(), it does not resend it. The next
+ * send() then reuses those sequence numbers for new records, and the broker — as Kafka does —
+ * answers them as a duplicate of the written batch, with its offset. The check below sees that
+ * as loss (other values at the acknowledged offsets, no send error). With idempotence off every
+ * acknowledgement is a real write; duplicates from retries are counted. SLUICE_IT_IDEMPOTENT=1
+ * runs the idempotent variant (see node_modules/kafkajs/src/producer/sendMessages.js).
  */
 const IDEMPOTENT = process.env.SLUICE_IT_IDEMPOTENT === '1';
 const TOPIC = 'replicated';
