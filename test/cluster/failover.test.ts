@@ -17,8 +17,11 @@ import type { Admin, Kafka as KafkaClient } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { partitionForKey } from '../../src/client/partitioner.js';
 import { partitionForGroup } from '../../src/group/coordinator.js';
+import { ErrorCode } from '../../src/protocol/errors.js';
+import { ApiKey } from '../../src/protocol/generated/index.js';
 import { BrokerProcess, freePort } from '../helpers/broker-process.js';
-import { readPartition } from '../helpers/read-partition.js';
+import { produceBody, readPartition } from '../helpers/read-partition.js';
+import { WireClient } from '../helpers/wire-client.js';
 
 const { Kafka, logLevel } = kafkajs;
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
@@ -132,6 +135,26 @@ test('a replicated topic: every partition has three replicas in sync and any bro
     const m = await partitionLeaders();
     return [...m.values()].every((p) => p.isr.length === 3 && p.leader > 0) ? m : undefined;
   });
+  // KIP-951: Produce (v10+) to a broker that does not lead the partition names the leader.
+  const leader0 = leaders.get(0)!.leader;
+  const other = nodes.find((_, i) => i + 1 !== leader0)!;
+  const wire = await WireClient.connect(other.port);
+  try {
+    const res = await wire.request(
+      ApiKey.Produce,
+      11,
+      await produceBody(TOPIC, 0, [{ value: Buffer.from('x') }], -1),
+    );
+    const p = res.responses[0]!.partitionResponses[0]!;
+    assert.equal(p.errorCode, ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    assert.equal(p.currentLeader.leaderId, leader0);
+    assert.ok(
+      res.nodeEndpoints.some((n) => n.nodeId === leader0 && n.port === nodeById(leader0).port),
+      JSON.stringify(res.nodeEndpoints),
+    );
+  } finally {
+    wire.close();
+  }
   // Leaders are spread: no broker leads every partition.
   assert.ok(
     new Set([...leaders.values()].map((p) => p.leader)).size > 1,
