@@ -14,6 +14,7 @@
 
 import net from 'node:net';
 import { DecodeError, Reader, Writer } from '../protocol/primitives.js';
+import { fetchReadBuffers } from '../storage/read-buffer-pool.js';
 
 export interface FrameHandler {
   /**
@@ -153,7 +154,17 @@ class Connection {
         const size = Buffer.allocUnsafe(4);
         size.writeInt32BE(length, 0);
         this.socket.write(size);
-        for (const part of slot.response) this.socket.write(part);
+        for (const part of slot.response) {
+          // A chunk read into a pooled buffer (Fetch records) goes back to the pool once the socket
+          // is done with it; on error the write may still be pending, so it is left to the GC.
+          if (fetchReadBuffers.isLeased(part)) {
+            this.socket.write(part, (err) => {
+              if (!err) fetchReadBuffers.release(part);
+            });
+          } else {
+            this.socket.write(part);
+          }
+        }
       }
     }
     if (wrote) process.nextTick(() => this.socket.uncork());

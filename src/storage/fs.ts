@@ -20,6 +20,11 @@ export interface LogFile {
   append(data: Uint8Array): Promise<void>;
   /** Reads up to `length` bytes at `position`; shorter only at end of file. */
   read(position: number, length: number): Promise<Buffer>;
+  /**
+   * Reads up to `length` bytes at `position` into `target` from index 0 (which must hold them);
+   * returns the count, shorter only at end of file. Optional: callers fall back to `read`.
+   */
+  readInto?(target: Buffer, position: number, length: number): Promise<number>;
   datasync(): Promise<void>;
   truncate(lengthBytes: number): Promise<void>;
   close(): Promise<void>;
@@ -80,13 +85,19 @@ class NodeLogFile implements LogFile {
 
   async read(position: number, length: number): Promise<Buffer> {
     const out = Buffer.allocUnsafe(Math.max(0, length));
+    const filled = await this.readInto(out, position, length);
+    return filled === length ? out : out.subarray(0, filled);
+  }
+
+  async readInto(target: Buffer, position: number, length: number): Promise<number> {
+    if (length > target.length) throw new RangeError(`readInto of ${length} bytes into ${target.length}`);
     let filled = 0;
     while (filled < length) {
-      const { bytesRead } = await this.handle.read(out, filled, length - filled, position + filled);
+      const { bytesRead } = await this.handle.read(target, filled, length - filled, position + filled);
       if (bytesRead === 0) break;
       filled += bytesRead;
     }
-    return filled === length ? out : out.subarray(0, filled);
+    return filled;
   }
 
   async datasync(): Promise<void> {

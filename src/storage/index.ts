@@ -33,3 +33,4 @@ export {
 } from './errors.js';
 export { LOG_START_OFFSET_CHECKPOINT } from './checkpoint.js';
 export { segmentFileName } from './segment.js';
+export { ReadBufferPool, fetchReadBuffers } from './read-buffer-pool.js';

@@ -74,6 +74,15 @@ class MemoryLogFile implements LogFile {
     return Buffer.from(inode.data.subarray(position, end));
   }
 
+  async readInto(target: Buffer, position: number, length: number): Promise<number> {
+    if (length > target.length) throw new RangeError(`readInto of ${length} bytes into ${target.length}`);
+    const inode = this.live();
+    await Promise.resolve();
+    const end = Math.min(inode.lengthBytes, position + length);
+    if (position >= end) return 0;
+    return inode.data.copy(target, 0, position, end);
+  }
+
   async datasync(): Promise<void> {
     const inode = this.live();
     this.fs.datasyncCount++;

@@ -46,6 +46,7 @@ import {
   StorageIoError,
 } from './errors.js';
 import { type LogFileSystem, NodeFileSystem } from './fs.js';
+import { type ReadBufferPool, fetchReadBuffers } from './read-buffer-pool.js';
 import {
   ChunkedReader,
   INT32_MAX,
@@ -102,6 +103,11 @@ export interface PartitionLogDeps {
   fs?: LogFileSystem;
   clock?: Clock;
   logger?: StorageLogger;
+  /**
+   * Where read() leases its large read buffers (default: the broker-wide fetchReadBuffers, which
+   * the network layer releases after writing them); null allocates a fresh buffer per read.
+   */
+  readPool?: ReadBufferPool | null;
 }
 
 export interface AppendOptions {
@@ -231,7 +237,14 @@ export class PartitionLog {
     segmentsDropped: 0,
   };
 
-  private constructor(dir: string, cfg: LogConfig, fs: LogFileSystem, clock: Clock, logger: StorageLogger) {
+  private constructor(
+    dir: string,
+    cfg: LogConfig,
+    fs: LogFileSystem,
+    clock: Clock,
+    logger: StorageLogger,
+    private readonly readPool: ReadBufferPool | null,
+  ) {
     this.dir = dir;
     this.cfg = cfg;
     this.fs = fs;
@@ -252,6 +265,7 @@ export class PartitionLog {
       deps.fs ?? new NodeFileSystem(),
       deps.clock ?? systemClock,
       deps.logger ?? { warn: (msg) => console.warn(msg) },
+      deps.readPool === undefined ? fetchReadBuffers : deps.readPool,
     );
     await log.recover();
     return log;
@@ -702,7 +716,7 @@ export class PartitionLog {
         if (seg.nextOffset <= next) continue;
         const startPos = seg.offsetIndex.lookup(next - seg.baseOffset);
         const chunkBytes = Math.min(Math.max(maxBytes - totalBytes + BATCH_HEADER_BYTES, 4096), 4 << 20);
-        const reader = new ChunkedReader(seg.file, endBytes, chunkBytes);
+        const reader = new ChunkedReader(seg.file, endBytes, chunkBytes, this.readPool);
         let rangeStart = -1;
         let rangeEnd = -1;
         for await (const b of scanHeaders(reader, startPos, endBytes, seg.logPath)) {
@@ -733,7 +747,10 @@ export class PartitionLog {
           totalBytes += rangeEnd - rangeStart;
         }
       }
-      const records = parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      if (parts.length <= 1) return { records: parts[0] ?? EMPTY, nextOffset: next };
+      const records = Buffer.concat(parts);
+      // The parts were copied and nothing else refers to them: their buffers can be reused now.
+      for (const part of parts) this.readPool?.release(part);
       return { records, nextOffset: next };
     });
   }

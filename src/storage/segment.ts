@@ -30,6 +30,7 @@ import {
 import { CorruptSegmentError, isNotFound } from './errors.js';
 import type { LogFile, LogFileSystem } from './fs.js';
 import { OffsetIndex, TimeIndex } from './indexes.js';
+import type { ReadBufferPool } from './read-buffer-pool.js';
 
 export const INT32_MAX = 0x7fffffff;
 const RECOVERY_CHUNK_BYTES = 1 << 20;
@@ -50,6 +51,9 @@ export interface ScannedBatch {
  * Serves byte ranges of a file from one cached chunk, reading ahead `chunkBytes` at a time, and
  * never past `endBytes` (the committed size). Scans of headers thus cost one read per chunk, or
  * one small read per batch when batches are larger than a chunk.
+ *
+ * With a `pool`, chunks of at least `pool.minBytes` are read into buffers leased from it (see
+ * read-buffer-pool.ts for who releases them); a chunk replaced by a later read is simply dropped.
  */
 export class ChunkedReader {
   private buf: Buffer = EMPTY;
@@ -58,6 +62,7 @@ export class ChunkedReader {
     private readonly file: LogFile,
     private readonly endBytes: number,
     private readonly chunkBytes: number,
+    private readonly pool: ReadBufferPool | null = null,
   ) {}
 
   /** `buf[at, at+len)` holds file bytes `[pos, pos+len)`; null if that range is past the end. */
@@ -67,7 +72,13 @@ export class ChunkedReader {
       return { buf: this.buf, at: pos - this.bufStart };
     }
     const want = Math.min(Math.max(len, this.chunkBytes), this.endBytes - pos);
-    const b = await this.file.read(pos, want);
+    let b: Buffer;
+    if (this.pool && want >= this.pool.minBytes && this.file.readInto) {
+      const leased = this.pool.acquire(want);
+      b = leased.subarray(0, await this.file.readInto(leased, pos, want));
+    } else {
+      b = await this.file.read(pos, want);
+    }
     if (b.length < len) return null;
     this.buf = b;
     this.bufStart = pos;
