@@ -292,7 +292,15 @@ async function runCase(seed: number): Promise<string> {
       const src = parsed.length > 0 ? rand.pick(parsed) : null;
       if (src) {
         const copy = Buffer.from(before.subarray(src.at, src.at + src.size));
-        if (rand.chance(0.5)) copy.writeBigInt64BE(BigInt(src.batch.baseOffset + rand.int(1, 1000)), 0);
+        if (rand.chance(0.5)) {
+          // Shifted to a later offset — but never to exactly the log end: a copy that continues
+          // the offsets contiguously is a valid append (its CRC does not cover baseOffset), and
+          // recovery rightly keeps it.
+          const end = parsed[parsed.length - 1]!.batch.lastOffset + 1;
+          let base = src.batch.baseOffset + rand.int(1, 1000);
+          if (base === end) base++;
+          copy.writeBigInt64BE(BigInt(base), 0);
+        }
         after = Buffer.concat([before, copy]);
       }
       break;
