@@ -1,0 +1,276 @@
+/**
+ * A fresh 3-node Sluice cluster of real processes for one chaos run (BrokerProcess from
+ * test/helpers: its own data dirs, ports and build of src), and the wire-level probes the harness
+ * needs while nodes die and freeze: metadata from any node that answers within a deadline, "is
+ * every partition led with a full ISR", and the final read of a partition from its leader.
+ *
+ * Every node is a Raft voter and a broker. A node is `running` (process up), `paused` (SIGSTOP) or
+ * `down` (SIGKILLed, not restarted yet); heal() brings every node back to running.
+ */
+
+import { ApiKey } from '../../src/protocol/generated/index.js';
+import { BrokerProcess, freePort } from '../../test/helpers/broker-process.js';
+import { listOffsetFull, readPartition } from '../../test/helpers/read-partition.js';
+import { WireClient } from '../../test/helpers/wire-client.js';
+import type { FinalRecord } from './checker.js';
+
+export const NODES = 3;
+/** A probe of a node gives up after this long (a paused node never answers). */
+export const PROBE_TIMEOUT_MS = 2_000;
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Rejects after `ms` unless `p` settles first; `onTimeout` runs on expiry (e.g. to close a socket). */
+export async function withTimeout<T>(
+  p: Promise<T>,
+  ms: number,
+  what: string,
+  onTimeout?: () => void,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => {
+      onTimeout?.();
+      rej(new Error(`${what}: no answer within ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([p, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface PartitionState {
+  partition: number;
+  leader: number;
+  leaderEpoch: number;
+  isr: number[];
+}
+
+export type NodeState = 'running' | 'paused' | 'down';
+
+/** Settings that make failover quick (the same as test/cluster.test.ts). */
+const FAST_FAILOVER = [
+  'broker.session.timeout.ms=3000',
+  'broker.heartbeat.interval.ms=500',
+  'replica.lag.time.max.ms=4000',
+  'controller.quorum.election.timeout.ms=500',
+  'group.initial.rebalance.delay.ms=0',
+  'offsets.topic.num.partitions=5',
+];
+
+export class ChaosCluster {
+  readonly state: NodeState[];
+  /** Output of each node's earlier processes (BrokerProcess keeps only the current one's). */
+  private readonly earlierOutput: string[];
+
+  private constructor(readonly nodes: BrokerProcess[]) {
+    this.state = nodes.map(() => 'running');
+    this.earlierOutput = nodes.map(() => '');
+  }
+
+  static async start(clusterId: string): Promise<ChaosCluster> {
+    const ports = await Promise.all(Array.from({ length: NODES * 2 }, () => freePort()));
+    const voters = Array.from({ length: NODES }, (_, i) => `${i + 1}@127.0.0.1:${ports[NODES + i]}`).join(
+      ',',
+    );
+    const common = [`controller.quorum.voters=${voters}`, `cluster.id=${clusterId}`, ...FAST_FAILOVER];
+    // Started together: a node waits for a quorum, so starting them one by one would serialise
+    // three elections' worth of waiting.
+    const nodes = await Promise.all(
+      Array.from({ length: NODES }, (_, i) =>
+        BrokerProcess.start({
+          port: ports[i]!,
+          set: [...common, `node.id=${i + 1}`, `controller.listen=127.0.0.1:${ports[NODES + i]}`],
+        }),
+      ),
+    );
+    return new ChaosCluster(nodes);
+  }
+
+  get bootstraps(): string[] {
+    return this.nodes.map((n) => n.bootstrap);
+  }
+
+  node(id: number): BrokerProcess {
+    const n = this.nodes[id - 1];
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  portOf(id: number): number {
+    return this.node(id).port;
+  }
+
+  async kill(id: number): Promise<void> {
+    this.state[id - 1] = 'down';
+    this.node(id).signal('SIGCONT'); // a paused process dies on SIGKILL too, but be explicit
+    await this.node(id).kill();
+  }
+
+  async restart(id: number): Promise<void> {
+    const n = this.node(id);
+    this.earlierOutput[id - 1] +=
+      `${n.output}\n===== [chaos] node ${id} restarted at ${new Date().toISOString()}\n`;
+    await n.restart();
+    this.state[id - 1] = 'running';
+  }
+
+  pause(id: number): void {
+    this.state[id - 1] = 'paused';
+    this.node(id).signal('SIGSTOP');
+  }
+
+  resume(id: number): void {
+    this.node(id).signal('SIGCONT');
+    this.state[id - 1] = 'running';
+  }
+
+  /** Resumes every paused node and restarts every dead one. */
+  async heal(): Promise<void> {
+    for (let id = 1; id <= NODES; id++) {
+      const n = this.node(id);
+      if (this.state[id - 1] === 'paused') this.resume(id);
+      if (!n.running) await this.restart(id);
+      this.state[id - 1] = 'running';
+    }
+  }
+
+  /** The topic's partitions as one node sees them (null if it does not answer in time). */
+  async metadataFrom(id: number, topic: string): Promise<PartitionState[] | null> {
+    if (this.state[id - 1] !== 'running') return null;
+    let client: WireClient | undefined;
+    try {
+      client = await withTimeout(WireClient.connect(this.portOf(id)), PROBE_TIMEOUT_MS, 'connect');
+      const c = client;
+      const res = await withTimeout(
+        c.request(ApiKey.Metadata, 12, {
+          topics: [{ name: topic }],
+          allowAutoTopicCreation: false,
+          includeTopicAuthorizedOperations: false,
+        }),
+        PROBE_TIMEOUT_MS,
+        'metadata',
+        () => c.close(),
+      );
+      const t = res.topics.find((x) => x.name === topic);
+      if (!t || t.errorCode !== 0) return null;
+      return t.partitions
+        .map((p) => ({
+          partition: p.partitionIndex,
+          leader: p.leaderId,
+          leaderEpoch: p.leaderEpoch,
+          isr: [...p.isrNodes].sort(),
+        }))
+        .sort((a, b) => a.partition - b.partition);
+    } catch {
+      return null;
+    } finally {
+      client?.close();
+    }
+  }
+
+  /** The first answer among running nodes, tried in the given order. */
+  async metadata(topic: string, order: number[] = [1, 2, 3]): Promise<PartitionState[] | null> {
+    for (const id of order) {
+      const m = await this.metadataFrom(id, topic);
+      if (m) return m;
+    }
+    return null;
+  }
+
+  /**
+   * True when every node answers, all agree that every one of `partitions` partitions has a
+   * leader and all NODES replicas in its ISR, and each leader answers as the leader.
+   */
+  async healthy(topic: string, partitions: number): Promise<boolean> {
+    const views = await Promise.all(this.nodes.map((_, i) => this.metadataFrom(i + 1, topic)));
+    const first = views[0];
+    if (!first || first.length !== partitions) return false;
+    for (const v of views) {
+      if (!v || JSON.stringify(v) !== JSON.stringify(first)) return false;
+    }
+    if (!first.every((p) => p.leader > 0 && p.isr.length === NODES)) return false;
+    // Agreeing views can still be stale (a leader that has just restarted, not yet fenced): each
+    // leader must also answer a leader-only request for its partition.
+    for (const p of first) {
+      try {
+        const r = await withTimeout(
+          listOffsetFull(this.portOf(p.leader), topic, p.partition, -1),
+          PROBE_TIMEOUT_MS,
+          'ListOffsets',
+        );
+        if (r.errorCode !== 0) return false;
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Waits for healthy(); returns how long it took, or null on timeout. */
+  async waitHealthy(topic: string, partitions: number, timeoutMs: number): Promise<number | null> {
+    const t0 = Date.now();
+    while (Date.now() - t0 < timeoutMs) {
+      if (await this.healthy(topic, partitions)) return Date.now() - t0;
+      await sleep(250);
+    }
+    return null;
+  }
+
+  /** Every record of a partition from offset 0 to its high watermark, read from its leader. */
+  async drain(
+    topic: string,
+    partition: number,
+  ): Promise<{ leader: number; highWatermark: number; records: FinalRecord[] }> {
+    let last: unknown;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        const m = await this.metadata(topic);
+        const leader = m?.find((p) => p.partition === partition)?.leader ?? -1;
+        if (leader <= 0) throw new Error(`partition ${partition} has no leader`);
+        const contents = await withTimeout(
+          readPartition(this.portOf(leader), topic, partition, { fromOffset: 0 }),
+          30_000,
+          `drain of ${topic}-${partition}`,
+        );
+        return {
+          leader,
+          highWatermark: contents.highWatermark,
+          records: contents.records.map((r) => ({
+            offset: r.offset,
+            value: r.value?.toString() ?? '',
+            producerId: r.producerId,
+            sequence: r.baseSequence < 0 ? -1 : r.baseSequence + (r.offset - r.batchBaseOffset),
+          })),
+        };
+      } catch (e) {
+        last = e;
+        await sleep(500);
+      }
+    }
+    throw new Error(`could not drain ${topic}-${partition}: ${(last as Error).message}`);
+  }
+
+  /** Everything node `id` printed, over all its processes. */
+  log(id: number): string {
+    return this.earlierOutput[id - 1] + this.node(id).output;
+  }
+
+  /** The last `chars` characters of every node's output, for a report. */
+  tails(chars = 4_000): string {
+    return this.nodes
+      .map((_, i) => `--- node ${i + 1} (${this.state[i]})\n${this.log(i + 1).slice(-chars)}`)
+      .join('\n');
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        n.signal('SIGCONT');
+        await n.destroy();
+      }),
+    );
+  }
+}
