@@ -205,6 +205,21 @@ export class MetadataQuorum {
       throw new Error(`metadata entry ${entry.index} is unreadable: ${(err as Error).message}`);
     }
     const delta = this.image.apply(records, entry.index);
+    if (this.controller) {
+      // Unclean elections may lose acknowledged records: the active controller says so, loudly.
+      for (const { current, previous } of delta.partitionsChanged) {
+        if (
+          previous &&
+          current.leader >= 0 &&
+          current.leader !== previous.leader &&
+          !previous.isr.includes(current.leader)
+        ) {
+          this.options.logger.warn(
+            `unclean leader election: ${current.topic}-${current.partition} is now led by broker ${current.leader}, which was not in the ISR (${previous.isr.join(',')}); records acknowledged by the ISR may be lost`,
+          );
+        }
+      }
+    }
     // The controller decides from the image it holds; it is the same object, updated in place.
     for (const l of this.listeners) l(delta, this.image);
     this.maybeSnapshot(entry.index);
