@@ -152,6 +152,40 @@ test('a replicated topic: every partition has three replicas in sync and any bro
       res.nodeEndpoints.some((n) => n.nodeId === leader0 && n.port === nodeById(leader0).port),
       JSON.stringify(res.nodeEndpoints),
     );
+    // Fetch (v12+) from a non-leader names the leader too.
+    const f = await wire.request(ApiKey.Fetch, 12, {
+      clusterId: null,
+      replicaId: -1,
+      replicaState: { replicaId: -1, replicaEpoch: -1 },
+      maxWaitMs: 0,
+      minBytes: 0,
+      maxBytes: 1 << 20,
+      isolationLevel: 0,
+      sessionId: 0,
+      sessionEpoch: -1,
+      topics: [
+        {
+          topic: TOPIC,
+          topicId: '00000000000000000000000000000000',
+          partitions: [
+            {
+              partition: 0,
+              currentLeaderEpoch: -1,
+              fetchOffset: 0,
+              lastFetchedEpoch: -1,
+              logStartOffset: -1,
+              partitionMaxBytes: 1 << 20,
+              replicaDirectoryId: '00000000000000000000000000000000',
+            },
+          ],
+        },
+      ],
+      forgottenTopicsData: [],
+      rackId: '',
+    });
+    const fp = f.responses[0]!.partitions[0]!;
+    assert.equal(fp.errorCode, ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    assert.equal(fp.currentLeader.leaderId, leader0);
   } finally {
     wire.close();
   }
