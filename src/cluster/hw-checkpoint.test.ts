@@ -3,7 +3,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { HW_CHECKPOINT_FILE, hwKey, readHighWatermarks, writeHighWatermarks } from './hw-checkpoint.js';
+import {
+  HW_CHECKPOINT_FILE,
+  partitionKey,
+  readHighWatermarks,
+  writeHighWatermarks,
+} from './hw-checkpoint.js';
 
 test('high watermarks round-trip through the checkpoint file', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-hw-'));
@@ -14,8 +19,8 @@ test('high watermarks round-trip through the checkpoint file', async () => {
       { topic: '__consumer_offsets', partition: 7, highWatermark: 0 },
     ]);
     const hw = await readHighWatermarks(dir, () => {});
-    assert.equal(hw.get(hwKey('orders', 0)), 42);
-    assert.equal(hw.get(hwKey('__consumer_offsets', 7)), 0);
+    assert.equal(hw.get(partitionKey('orders', 0)), 42);
+    assert.equal(hw.get(partitionKey('__consumer_offsets', 7)), 0);
     assert.equal(hw.size, 2);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -20,7 +20,8 @@ export const HW_CHECKPOINT_FILE = 'replication-offset-checkpoint';
 
 export type HighWatermarks = Map<string, number>;
 
-export const hwKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+/** One partition as a map key (the checkpoint's and the replica manager's). */
+export const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
 export async function readHighWatermarks(
   dataDir: string,
@@ -46,7 +47,7 @@ export async function readHighWatermarks(
       warn(`ignoring unreadable ${HW_CHECKPOINT_FILE}`);
       return new Map();
     }
-    out.set(hwKey(m[1]!, Number(m[2])), Number(m[3]));
+    out.set(partitionKey(m[1]!, Number(m[2])), Number(m[3]));
   }
   return out;
 }

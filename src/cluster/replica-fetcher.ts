@@ -163,12 +163,7 @@ export class ReplicaFetcher {
     conn: Connection,
     due: { rp: ReplicatedPartition; req: FollowerRequest }[],
   ): Promise<void> {
-    const byTopic = new Map<string, { rp: ReplicatedPartition; req: OffsetForLeaderEpochRequest }[]>();
-    for (const d of due) {
-      const list = byTopic.get(d.rp.topic) ?? [];
-      list.push(d as { rp: ReplicatedPartition; req: OffsetForLeaderEpochRequest });
-      byTopic.set(d.rp.topic, list);
-    }
+    const byTopic = groupByTopic(due as { rp: ReplicatedPartition; req: OffsetForLeaderEpochRequest }[]);
     const resp = await conn.send(
       ApiKey.OffsetForLeaderEpoch,
       {
@@ -203,12 +198,7 @@ export class ReplicaFetcher {
     conn: Connection,
     due: { rp: ReplicatedPartition; req: FollowerRequest }[],
   ): Promise<void> {
-    const byTopic = new Map<string, { rp: ReplicatedPartition; req: ReplicaFetchRequest }[]>();
-    for (const d of due) {
-      const list = byTopic.get(d.rp.topic) ?? [];
-      list.push(d as { rp: ReplicatedPartition; req: ReplicaFetchRequest });
-      byTopic.set(d.rp.topic, list);
-    }
+    const byTopic = groupByTopic(due as { rp: ReplicatedPartition; req: ReplicaFetchRequest }[]);
     const resp = await conn.send(
       ApiKey.Fetch,
       {
@@ -259,4 +249,15 @@ export class ReplicaFetcher {
       }
     }
   }
+}
+
+/** The due requests grouped by topic, as the Fetch and OffsetForLeaderEpoch requests nest them. */
+function groupByTopic<T extends { rp: ReplicatedPartition }>(due: T[]): Map<string, T[]> {
+  const byTopic = new Map<string, T[]>();
+  for (const d of due) {
+    const list = byTopic.get(d.rp.topic) ?? [];
+    list.push(d);
+    byTopic.set(d.rp.topic, list);
+  }
+  return byTopic;
 }

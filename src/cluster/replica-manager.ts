@@ -21,7 +21,12 @@ import { ErrorCode } from '../protocol/errors.js';
 import type { AlterPartitionRequest } from '../replication/messages.js';
 import { DEFAULT_REPLICA_CONFIG, type ReplicaConfig } from '../replication/partition-replica.js';
 import type { ControllerChannel } from './controller-channel.js';
-import { type HighWatermarks, hwKey, readHighWatermarks, writeHighWatermarks } from './hw-checkpoint.js';
+import {
+  type HighWatermarks,
+  partitionKey,
+  readHighWatermarks,
+  writeHighWatermarks,
+} from './hw-checkpoint.js';
 import { diffImages } from './metadata-quorum.js';
 import { ReplicaFetcher } from './replica-fetcher.js';
 import { ReplicatedPartition } from './replicated-partition.js';
@@ -43,7 +48,6 @@ export interface ReplicaManagerOptions {
   readonly onOffsetsLeadership: (partition: number, leader: boolean, leaderEpoch: number) => void;
 }
 
-const key = (topic: string, p: number) => `${topic}\u0000${p}`;
 const TICK_MS = 100;
 
 export class ReplicaManager {
@@ -104,7 +108,7 @@ export class ReplicaManager {
   }
 
   get(topic: string, partition: number): ReplicatedPartition | undefined {
-    return this.replicas.get(key(topic, partition));
+    return this.replicas.get(partitionKey(topic, partition));
   }
 
   all(): ReplicatedPartition[] {
@@ -154,7 +158,7 @@ export class ReplicaManager {
   }
 
   private async applyPartition(t: TopicImage, m: PartitionMeta): Promise<void> {
-    const k = key(t.name, m.partition);
+    const k = partitionKey(t.name, m.partition);
     let rp = this.replicas.get(k);
     if (!m.replicas.includes(this.o.nodeId)) {
       if (rp) {
@@ -177,7 +181,7 @@ export class ReplicaManager {
           sendAlterPartition: (p, req) => this.sendAlterPartition(p, req),
           logger: this.o.logger,
         },
-        this.checkpointed.get(hwKey(t.name, m.partition)) ?? 0,
+        this.checkpointed.get(partitionKey(t.name, m.partition)) ?? 0,
       );
       this.replicas.set(k, rp);
     }
@@ -215,7 +219,7 @@ export class ReplicaManager {
 
   private async removeTopic(t: TopicImage): Promise<void> {
     for (const p of t.partitions) {
-      const k = key(t.name, p.partition);
+      const k = partitionKey(t.name, p.partition);
       const rp = this.replicas.get(k);
       if (!rp) continue;
       if (rp.isLeader && t.name === CONSUMER_OFFSETS_TOPIC)

@@ -15,6 +15,7 @@ import type { Broker } from '../broker.js';
 import { defineHandler } from '../dispatcher.js';
 import { type FetchSession, type SessionPartition, sessionKey } from '../fetch-sessions.js';
 import type { Partition } from '../partition.js';
+import { LeaderHints } from './leader-hints.js';
 import { replicaFetch } from './replica-fetch.js';
 
 interface Wanted {
@@ -250,6 +251,7 @@ export const fetchHandler = defineHandler<Broker, ApiKey.Fetch>(
       string,
       { topic: string; topicId: string; partitions: Encodable<PartitionData>[] }
     >();
+    const hints = new LeaderHints(broker);
     for (const r of outcome.results) {
       if (session) {
         const sp = session.partitions.get(sessionKey(r.want.topic, r.want.partition));
@@ -274,6 +276,8 @@ export const fetchHandler = defineHandler<Broker, ApiKey.Fetch>(
         t = { topic: r.want.topic, topicId: r.want.topicId, partitions: [] };
         byTopic.set(key, t);
       }
+      const leader = hints.leaderFor(r.want.topic, r.want.partition, r.data.errorCode);
+      if (leader) r.data.currentLeader = leader;
       t.partitions.push(r.data);
     }
     if (session) session.epoch = session.epoch >= 0x7fffffff ? 1 : session.epoch + 1;
@@ -282,33 +286,8 @@ export const fetchHandler = defineHandler<Broker, ApiKey.Fetch>(
       errorCode: 0,
       sessionId: session?.id ?? 0,
       responses: [...byTopic.values()],
-      nodeEndpoints: pointToLeaders(broker, byTopic.values()),
+      nodeEndpoints: hints.endpoints(),
     };
     return response;
   },
 );
-
-/**
- * KIP-951: a partition answered NOT_LEADER_OR_FOLLOWER (v16+) names its current leader and epoch,
- * and the response carries those leaders' endpoints, so the consumer moves without a metadata
- * round trip (ignored by older versions, which do not encode the fields).
- */
-function pointToLeaders(
-  broker: Broker,
-  topics: Iterable<{ topic: string; partitions: Encodable<PartitionData>[] }>,
-): { nodeId: number; host: string; port: number; rack: string | null }[] {
-  const image = broker.cluster?.quorum.image;
-  if (!image) return [];
-  const nodes = new Map<number, { nodeId: number; host: string; port: number; rack: string | null }>();
-  for (const t of topics) {
-    for (const p of t.partitions) {
-      if (p.errorCode !== ErrorCode.NOT_LEADER_OR_FOLLOWER || p.partitionIndex === undefined) continue;
-      const m = image.partition(t.topic, p.partitionIndex);
-      if (!m || m.leader < 0) continue;
-      p.currentLeader = { leaderId: m.leader, leaderEpoch: m.leaderEpoch };
-      const b = image.broker(m.leader);
-      if (b) nodes.set(b.id, { nodeId: b.id, host: b.host, port: b.port, rack: b.rack });
-    }
-  }
-  return [...nodes.values()];
-}

@@ -16,6 +16,7 @@ import type { PartitionProduceResponse } from '../../protocol/generated/produce-
 import type { Broker } from '../broker.js';
 import { NO_RESPONSE, defineHandler } from '../dispatcher.js';
 import type { Topic } from '../topics.js';
+import { LeaderHints } from './leader-hints.js';
 
 export const produceHandler = defineHandler<Broker, ApiKey.Produce>(
   ApiKey.Produce,
@@ -85,7 +86,14 @@ export const produceHandler = defineHandler<Broker, ApiKey.Produce>(
       }),
     );
     if (acks === 0) return NO_RESPONSE;
-    return { responses, throttleTimeMs: 0, nodeEndpoints: pointToLeaders(broker, responses) };
+    const hints = new LeaderHints(broker);
+    for (const t of responses) {
+      for (const p of t.partitionResponses) {
+        const leader = hints.leaderFor(t.name, p.index, p.errorCode);
+        if (leader) p.currentLeader = leader;
+      }
+    }
+    return { responses, throttleTimeMs: 0, nodeEndpoints: hints.endpoints() };
   },
 );
 
@@ -97,28 +105,4 @@ async function localTopic(broker: Broker, name: string): Promise<Topic | undefin
     await new Promise((r) => setTimeout(r, 20));
   }
   return undefined;
-}
-
-/**
- * KIP-951: a NOT_LEADER_OR_FOLLOWER answer (v10+) names the partition's current leader and epoch
- * and the leaders' endpoints, so the client can retry there without a metadata round trip.
- */
-function pointToLeaders(
-  broker: Broker,
-  responses: { name: string; partitionResponses: Encodable<PartitionProduceResponse>[] }[],
-): { nodeId: number; host: string; port: number; rack: string | null }[] {
-  const image = broker.cluster?.quorum.image;
-  if (!image) return [];
-  const nodes = new Map<number, { nodeId: number; host: string; port: number; rack: string | null }>();
-  for (const t of responses) {
-    for (const p of t.partitionResponses) {
-      if (p.errorCode !== ErrorCode.NOT_LEADER_OR_FOLLOWER) continue;
-      const m = p.index === undefined ? undefined : image.partition(t.name, p.index);
-      if (!m || m.leader < 0) continue;
-      p.currentLeader = { leaderId: m.leader, leaderEpoch: m.leaderEpoch };
-      const b = image.broker(m.leader);
-      if (b) nodes.set(b.id, { nodeId: b.id, host: b.host, port: b.port, rack: b.rack });
-    }
-  }
-  return [...nodes.values()];
 }
