@@ -5,7 +5,13 @@
  * every partition led with a full ISR", and the final read of a partition from its leader.
  *
  * Every node is a Raft voter and a broker. A node is `running` (process up), `paused` (SIGSTOP) or
- * `down` (SIGKILLed, not restarted yet); heal() brings every node back to running.
+ * `down` (SIGKILLed, not restarted yet); heal() brings every node back to running and removes
+ * every network partition.
+ *
+ * Nodes reach each other only through a PartitionProxy (proxy.ts): each node advertises a proxy
+ * port for its Kafka listener and its voter entry is a proxy port for its controller listener, and
+ * its connections to other nodes come from its own loopback IP. Clients bootstrap through the
+ * proxies too (they are never cut); the harness's probes go straight to each node's own port.
  */
 
 import { ApiKey } from '../../src/protocol/generated/index.js';
@@ -13,6 +19,7 @@ import { BrokerProcess, freePort } from '../../test/helpers/broker-process.js';
 import { listOffsetFull, readPartition } from '../../test/helpers/read-partition.js';
 import { WireClient } from '../../test/helpers/wire-client.js';
 import type { FinalRecord } from './checker.js';
+import { PartitionProxy, nodeSourceIp } from './proxy.js';
 
 export const NODES = 3;
 /** A probe of a node gives up after this long (a paused node never answers). */
@@ -65,14 +72,32 @@ export class ChaosCluster {
   /** Output of each node's earlier processes (BrokerProcess keeps only the current one's). */
   private readonly earlierOutput: string[];
 
-  private constructor(readonly nodes: BrokerProcess[]) {
+  private constructor(
+    readonly nodes: BrokerProcess[],
+    readonly proxy: PartitionProxy,
+    /** Each node's advertised (proxied) Kafka port. */
+    private readonly proxyPorts: number[],
+  ) {
     this.state = nodes.map(() => 'running');
     this.earlierOutput = nodes.map(() => '');
   }
 
   static async start(clusterId: string): Promise<ChaosCluster> {
-    const ports = await Promise.all(Array.from({ length: NODES * 2 }, () => freePort()));
-    const voters = Array.from({ length: NODES }, (_, i) => `${i + 1}@127.0.0.1:${ports[NODES + i]}`).join(
+    // Per node: its Kafka port, its controller port, and the proxy ports in front of each.
+    const ports = await Promise.all(Array.from({ length: NODES * 4 }, () => freePort()));
+    const kafkaPort = (i: number) => ports[i]!;
+    const controllerPort = (i: number) => ports[NODES + i]!;
+    const kafkaProxy = (i: number) => ports[2 * NODES + i]!;
+    const controllerProxy = (i: number) => ports[3 * NODES + i]!;
+    const proxy = new PartitionProxy();
+    for (let i = 0; i < NODES; i++) {
+      await proxy.front(i + 1, 'kafka', kafkaProxy(i), { host: '127.0.0.1', port: kafkaPort(i) });
+      await proxy.front(i + 1, 'controller', controllerProxy(i), {
+        host: '127.0.0.1',
+        port: controllerPort(i),
+      });
+    }
+    const voters = Array.from({ length: NODES }, (_, i) => `${i + 1}@127.0.0.1:${controllerProxy(i)}`).join(
       ',',
     );
     const common = [`controller.quorum.voters=${voters}`, `cluster.id=${clusterId}`, ...FAST_FAILOVER];
@@ -81,16 +106,44 @@ export class ChaosCluster {
     const nodes = await Promise.all(
       Array.from({ length: NODES }, (_, i) =>
         BrokerProcess.start({
-          port: ports[i]!,
-          set: [...common, `node.id=${i + 1}`, `controller.listen=127.0.0.1:${ports[NODES + i]}`],
+          port: kafkaPort(i),
+          set: [
+            ...common,
+            `node.id=${i + 1}`,
+            `controller.listen=127.0.0.1:${controllerPort(i)}`,
+            `advertised.listeners=PLAINTEXT://127.0.0.1:${kafkaProxy(i)}`,
+            `node.local.address=${nodeSourceIp(i + 1)}`,
+          ],
         }),
       ),
     );
-    return new ChaosCluster(nodes);
+    return new ChaosCluster(
+      nodes,
+      proxy,
+      Array.from({ length: NODES }, (_, i) => kafkaProxy(i)),
+    );
   }
 
+  /** Client bootstrap addresses: the proxies, which is what the nodes advertise. */
   get bootstraps(): string[] {
-    return this.nodes.map((n) => n.bootstrap);
+    return this.proxyPorts.map((p) => `127.0.0.1:${p}`);
+  }
+
+  /** Cuts `node` off from every other node (clients still reach it). */
+  isolate(node: number): void {
+    this.proxy.isolate(
+      node,
+      this.nodes.map((_, i) => i + 1),
+    );
+  }
+
+  /** Cuts the link between two nodes; each still reaches the third. */
+  cut(a: number, b: number): void {
+    this.proxy.cut(a, b);
+  }
+
+  healNetwork(): void {
+    this.proxy.heal();
   }
 
   node(id: number): BrokerProcess {
@@ -127,8 +180,9 @@ export class ChaosCluster {
     this.state[id - 1] = 'running';
   }
 
-  /** Resumes every paused node and restarts every dead one. */
+  /** Removes every network partition, resumes every paused node and restarts every dead one. */
   async heal(): Promise<void> {
+    this.proxy.heal();
     for (let id = 1; id <= NODES; id++) {
       const n = this.node(id);
       if (this.state[id - 1] === 'paused') this.resume(id);
@@ -272,5 +326,6 @@ export class ChaosCluster {
         await n.destroy();
       }),
     );
+    await this.proxy.closeAll();
   }
 }

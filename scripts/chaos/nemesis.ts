@@ -1,25 +1,44 @@
 /**
- * The nemesis: a seeded schedule of process faults and the loop that applies them to a cluster.
+ * The nemesis: a seeded schedule of faults and the loop that applies them to a cluster.
  *
  * One fault at a time: wait a gap (1-4 s), pick a kind among the enabled ones and a target, apply
- * it, hold it (1-5 s), heal it (SIGCONT, or restart on the same data dir and port), repeat until
- * the fault phase is over. The target is, with even odds, a node drawn at random or the current
- * leader of a partition drawn at random (leaders are where faults hurt). Every draw comes from the
- * run's Prng in a fixed number per fault, so a seed gives the same sequence of (gap, kind, node or
- * partition, hold); which node leads a partition at that moment depends on timing, so a replay
- * repeats the schedule, not necessarily the exact interleaving.
+ * it, hold it (1-5 s; partitions 2-8 s, since a partition shorter than the session timeout does
+ * little), heal it, repeat until the fault phase is over. The target is, with even odds, a node
+ * drawn at random or the current leader of a partition drawn at random (leaders are where faults
+ * hurt). Every draw comes from the run's Prng in a fixed number per fault, so a seed gives the same
+ * sequence of (gap, kind, node or partition, hold, shape); which node leads a partition at that
+ * moment depends on timing, so a replay repeats the schedule, not necessarily the exact
+ * interleaving.
+ *
+ * Kinds:
+ * - kill: SIGKILL, then restart on the same data dir and ports.
+ * - pause: SIGSTOP, then SIGCONT.
+ * - partition: through the proxy (proxy.ts), either the node is cut off from both others, or only
+ *   the link between it and one other node is cut (each still reaches the third: connectivity that
+ *   is not transitive). Clients still reach every node.
+ * - corrupt: SIGKILL, then damage the newest segment of one partition of the chaos topic on that
+ *   node's disk (cut its tail off at a random point, or flip one bit in its last 4 KiB), then
+ *   restart. Recovery must drop the damaged batches and the replica must fetch them again; the
+ *   other replicas still hold every acknowledged record.
  */
 
+import { readdir, stat, truncate } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Prng } from '../../src/sim/prng.js';
 import { type ChaosCluster, NODES, sleep } from './cluster.js';
 
-export const FAULT_KINDS = ['kill', 'pause'] as const;
+export const FAULT_KINDS = ['kill', 'pause', 'partition', 'corrupt'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 const GAP_MS_MIN = 1_000;
 const GAP_MS_MAX = 4_000;
 const HOLD_MS_MIN = 1_000;
 const HOLD_MS_MAX = 5_000;
+const PARTITION_HOLD_MS_MIN = 2_000;
+const PARTITION_HOLD_MS_MAX = 8_000;
+/** A bit flip lands in the last this-many bytes of the segment (the newest batches). */
+const FLIP_WINDOW = 4_096;
 
 export interface PlannedFault {
   gapMs: number;
@@ -29,22 +48,78 @@ export interface PlannedFault {
   node: number;
   partition: number;
   holdMs: number;
+  /**
+   * partition: isolate the node from both others, or cut only its link to one other node.
+   * corrupt: truncate the segment's tail, or flip a bit near it.
+   */
+  shape: 'a' | 'b';
+  /** partition (link): which other node, as an offset 1..NODES-1 from the target. */
+  other: number;
+  /** corrupt: where, as a fraction of the span damaged (tail bytes cut, or the flip's position). */
+  at: number;
 }
 
-/** The next fault of a schedule: always six draws, whatever is drawn. */
+/** The next fault of a schedule: always nine draws, whatever is drawn. */
 export function nextFault(prng: Prng, kinds: readonly FaultKind[], partitions: number): PlannedFault {
   const gapMs = prng.int(GAP_MS_MIN, GAP_MS_MAX);
   const kind = prng.pick(kinds);
   const target = prng.chance(0.5) ? 'leader' : 'node';
   const node = prng.int(1, NODES);
   const partition = prng.int(0, partitions - 1);
-  const holdMs = prng.int(HOLD_MS_MIN, HOLD_MS_MAX);
-  return { gapMs, kind, target, node, partition, holdMs };
+  const hold = prng.next();
+  const shape = prng.chance(0.5) ? 'a' : 'b';
+  const other = prng.int(1, NODES - 1);
+  const at = prng.next();
+  const [min, max] =
+    kind === 'partition' ? [PARTITION_HOLD_MS_MIN, PARTITION_HOLD_MS_MAX] : [HOLD_MS_MIN, HOLD_MS_MAX];
+  const holdMs = min + Math.floor(hold * (max - min + 1));
+  return { gapMs, kind, target, node, partition, holdMs, shape, other, at };
+}
+
+/**
+ * Damages the newest segment of `topic-partition` under `dataDir`: `shape` 'a' cuts 1..4096 bytes
+ * off its end, 'b' flips one bit in its last 4 KiB. Returns what it did, for the log.
+ */
+export async function corruptSegment(
+  dataDir: string,
+  topic: string,
+  partition: number,
+  shape: 'a' | 'b',
+  at: number,
+): Promise<string> {
+  const dir = join(dataDir, `${topic}-${partition}`);
+  const logs = (await readdir(dir)).filter((f) => f.endsWith('.log')).sort();
+  const newest = logs.at(-1);
+  if (!newest) return `no segment in ${dir}`;
+  const file = join(dir, newest);
+  const size = (await stat(file)).size;
+  if (size === 0) return `${newest} is empty`;
+  const span = Math.min(size, FLIP_WINDOW);
+  if (shape === 'a') {
+    const cut = 1 + Math.floor(at * span);
+    await truncate(file, size - cut);
+    return `cut ${cut} bytes off the end of ${topic}-${partition}/${newest} (${size} -> ${size - cut})`;
+  }
+  const pos = size - span + Math.floor(at * span);
+  const bit = Math.floor(at * 8 * span) % 8;
+  const fh = await open(file, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, pos);
+    b[0] = b[0]! ^ (1 << bit);
+    await fh.write(b, 0, 1, pos);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return `flipped bit ${bit} of byte ${pos} of ${topic}-${partition}/${newest} (${size} bytes)`;
 }
 
 export interface FaultEvent {
   kind: FaultKind;
   node: number;
+  /** partition: the links cut (e.g. ["1-2", "1-3"]); corrupt: what was damaged. */
+  detail?: string;
   /** How the node was chosen, e.g. "leader of p1" or "random". */
   why: string;
   /** Milliseconds since the run's start. */
@@ -93,22 +168,42 @@ export async function runNemesis(
     }
     const ev: FaultEvent = { kind: f.kind, node, why, startMs: now() };
     events.push(ev);
-    o.log(`[+${secs(ev.startMs)}s] ${f.kind} node ${node} (${why}) for ${secs(f.holdMs)} s`);
     try {
-      if (f.kind === 'kill') await cluster.kill(node);
-      else cluster.pause(node);
+      switch (f.kind) {
+        case 'kill':
+        case 'corrupt':
+          await cluster.kill(node);
+          if (f.kind === 'corrupt')
+            ev.detail = await corruptSegment(cluster.node(node).dataDir, o.topic, f.partition, f.shape, f.at);
+          break;
+        case 'pause':
+          cluster.pause(node);
+          break;
+        case 'partition': {
+          if (f.shape === 'a') cluster.isolate(node);
+          else cluster.cut(node, ((node - 1 + f.other) % NODES) + 1);
+          ev.detail = cluster.proxy.cutLinks.join(' ');
+          break;
+        }
+      }
+      o.log(
+        `[+${secs(ev.startMs)}s] ${f.kind} node ${node} (${why}) for ${secs(f.holdMs)} s${ev.detail ? `: ${ev.detail}` : ''}`,
+      );
       await sleep(f.holdMs);
-      if (f.kind === 'kill') {
+      let healed = 'resumed';
+      if (f.kind === 'kill' || f.kind === 'corrupt') {
         const t = Date.now();
         await cluster.restart(node);
         ev.restartMs = Date.now() - t;
-      } else {
+        healed = `restarted (ready in ${secs(ev.restartMs)} s)`;
+      } else if (f.kind === 'pause') {
         cluster.resume(node);
+      } else {
+        cluster.healNetwork();
+        healed = 'reconnected';
       }
       ev.healedMs = now();
-      o.log(
-        `[+${secs(ev.healedMs)}s] node ${node} ${f.kind === 'kill' ? `restarted (ready in ${secs(ev.restartMs ?? 0)} s)` : 'resumed'}`,
-      );
+      o.log(`[+${secs(ev.healedMs)}s] node ${node} ${healed}`);
     } catch (e) {
       ev.error = (e as Error).message.slice(0, 2_000);
       o.log(`[+${secs(now())}s] healing node ${node} failed: ${ev.error.split('\n')[0]}`);

@@ -3,7 +3,7 @@
  * cluster of real processes, creates topic `chaos` (3 partitions, replication factor 3,
  * min.insync.replicas=2), runs two acks=all producers, a consumer of assigned partitions and a
  * consumer-group member against it while a seeded nemesis SIGKILLs/restarts and SIGSTOPs/SIGCONTs
- * nodes, then heals the cluster, waits for every partition to have a leader and a full ISR, stops
+ * nodes, cuts the network between them (a TCP proxy, proxy.ts) and corrupts segment tails, then heals the cluster, waits for every partition to have a leader and a full ISR, stops
  * the producers, reads every partition from offset 0 to its high watermark from its leader (again,
  * a second later, until no high watermark moves), lets the consumers catch up, and hands the
  * history to checker.ts. A metadata watcher records every node's view of the partitions meanwhile
@@ -15,7 +15,8 @@
  *   --seed N              base seed (default: random); run k uses seed N + k and prints its replay
  *   --runs R              runs (default 1)
  *   --duration S          seconds of faults per run (default 60)
- *   --faults kill,pause   fault kinds (default both)
+ *   --faults K,K          fault kinds among kill, pause, partition, corrupt (default all; see
+ *                         nemesis.ts)
  *   --idempotence on|off|both   on: both producers idempotent; off: neither; both (default): p0
  *                         idempotent, p1 not
  *   --unclean             topic with unclean.leader.election.enable=true, min.insync.replicas=1
@@ -440,7 +441,10 @@ function metrics(r: RunResult): [string, string][] {
     ],
     ['reads assigned / group', `${r.consumers.assigned.reads} / ${r.consumers.group.reads}`],
     ['records in final read', n(rep?.finalRecords)],
-    ['faults kill / pause', `${r.faultCounts.kill ?? 0} / ${r.faultCounts.pause ?? 0}`],
+    [
+      'faults kill / pause / partition / corrupt',
+      `${r.faultCounts.kill ?? 0} / ${r.faultCounts.pause ?? 0} / ${r.faultCounts.partition ?? 0} / ${r.faultCounts.corrupt ?? 0}`,
+    ],
     ['group joins', String(r.consumers.group.joins)],
     ['smallest ISR seen', String(r.elections.minIsrSize)],
     ['unclean elections seen', String(r.elections.unclean.length)],

@@ -73,6 +73,12 @@ export interface BrokerConfig {
   offsetsTopicReplicationFactor: number;
   /** Raft timing: controller.quorum.election.timeout.ms (the minimum; up to 2x), fetch/heartbeat tick. */
   controllerQuorumElectionTimeoutMs: number;
+  /**
+   * node.local.address (Sluice's own): the local IP this node's connections to the other nodes
+   * (Raft, replica fetches, controller requests) come from. Unset: the OS chooses. Lets a
+   * fault-injecting proxy tell nodes apart (scripts/chaos), or pins traffic to one interface.
+   */
+  localAddress?: string;
 }
 
 /** Topic-level configs Sluice understands, with Kafka's names and defaults. */
@@ -437,6 +443,11 @@ export function applySettings(cfg: BrokerConfig, settings: Map<string, string>):
         cfg.controllerPort = hp.port;
         break;
       }
+      case 'node.local.address':
+        if (!/^[0-9a-fA-F.:]+$/.test(v))
+          throw new ConfigError(`node.local.address must be an IP address, got "${v}"`);
+        cfg.localAddress = v;
+        break;
       case 'broker.rack':
         cfg.brokerRack = v === '' ? null : v;
         break;

@@ -41,6 +41,8 @@ export interface ConnectionOptions {
   connectTimeoutMs?: number;
   /** Largest response frame accepted; a bigger size prefix means a broken stream. Default 256 MiB. */
   responseBytesMax?: number;
+  /** Local IP the connection comes from (net.connect's localAddress); default: the OS's choice. */
+  localAddress?: string;
 }
 
 export interface SendOptions {
@@ -90,6 +92,7 @@ export class Connection {
   readonly requestTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly responseBytesMax: number;
+  private readonly localAddress: string | undefined;
   private socket: net.Socket | null = null;
   private nextCorrelationId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -108,6 +111,7 @@ export class Connection {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.responseBytesMax = options.responseBytesMax ?? 256 * 1024 * 1024;
+    this.localAddress = options.localAddress;
   }
 
   /** Opens a connection and negotiates API versions. */
@@ -127,7 +131,7 @@ export class Connection {
 
   private async open(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
-      const socket = net.connect({ host: this.host, port: this.port });
+      const socket = net.connect({ host: this.host, port: this.port, localAddress: this.localAddress });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(

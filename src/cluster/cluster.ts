@@ -61,6 +61,7 @@ export class Cluster {
       dataDir: c.dataDir,
       clusterId: deps.clusterId,
       electionTimeoutMs: c.controllerQuorumElectionTimeoutMs,
+      localAddress: c.localAddress,
       logger: deps.logger,
       controller: {
         sessionTimeoutMs: c.brokerSessionTimeoutMs,
@@ -72,7 +73,7 @@ export class Cluster {
       },
     });
     this.service = new ControllerService(this.quorum);
-    this.channel = new ControllerChannel(c.nodeId, this.quorum, this.service);
+    this.channel = new ControllerChannel(c.nodeId, this.quorum, this.service, c.localAddress);
     this.lifecycle = new BrokerLifecycle({
       nodeId: c.nodeId,
       clusterId: deps.clusterId,
@@ -100,6 +101,7 @@ export class Cluster {
       dataDir: c.dataDir,
       highWatermarkCheckpointIntervalMs: 5_000,
       onOffsetsLeadership: deps.onOffsetsLeadership,
+      localAddress: c.localAddress,
     });
     this.topicAdmin = new ClusterTopicAdmin(this.quorum, this.service, this.channel, {
       numPartitions: c.numPartitions,

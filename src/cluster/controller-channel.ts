@@ -29,6 +29,8 @@ export class ControllerChannel {
     private readonly nodeId: number,
     private readonly quorum: MetadataQuorum,
     private readonly service: ControllerService,
+    /** node.local.address: the local IP of connections to the controller. */
+    private readonly localAddress?: string,
   ) {}
 
   close(): void {
@@ -60,6 +62,7 @@ export class ControllerChannel {
       clientId: `sluice-broker-${this.nodeId}`,
       requestTimeoutMs: 15_000,
       connectTimeoutMs: 3_000,
+      localAddress: this.localAddress,
     });
     this.connTarget = leader;
     return this.conn;

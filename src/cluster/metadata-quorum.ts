@@ -36,6 +36,8 @@ export interface MetadataQuorumOptions {
   readonly snapshotEveryEntries?: number;
   /** How often the active controller runs its periodic work (fencing, elections). */
   readonly controllerTickMs?: number;
+  /** node.local.address: the local IP of Raft connections to the other voters. */
+  readonly localAddress?: string;
 }
 
 export type DeltaListener = (delta: MetadataDelta, image: MetadataImage) => void;
@@ -85,6 +87,7 @@ export class MetadataQuorum {
       tickMs: TICK_MS,
       electionTimeoutTicks: { min: minTicks, max: minTicks * 2 },
       heartbeatTicks: 2,
+      transport: o.localAddress === undefined ? undefined : { localAddress: o.localAddress },
       apply: (entry) => this.applyEntry(entry),
       loadSnapshot: (s) => this.loadSnapshot(s),
       logger: { warn: (m) => o.logger.warn(`raft: ${m}`), info: (m) => o.logger.info(`raft: ${m}`) },

@@ -29,6 +29,7 @@ export interface ReplicaFetcherOptions {
   readonly fetchWaitMaxMs: number;
   readonly fetchMaxBytes: number;
   readonly logger: { warn(m: string): void };
+  readonly localAddress?: string;
 }
 
 const FETCH_VERSION = 12;
@@ -82,6 +83,7 @@ export class ReplicaFetcher {
         clientId: `sluice-replica-fetcher-${this.o.nodeId}-from-${this.o.leaderId}`,
         requestTimeoutMs: 30_000,
         connectTimeoutMs: 3_000,
+        localAddress: this.o.localAddress,
       });
       return this.conn;
     } catch (err) {

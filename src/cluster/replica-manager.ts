@@ -46,6 +46,8 @@ export interface ReplicaManagerOptions {
   readonly highWatermarkCheckpointIntervalMs: number;
   /** Called when this broker becomes or stops being the leader of a __consumer_offsets partition. */
   readonly onOffsetsLeadership: (partition: number, leader: boolean, leaderEpoch: number) => void;
+  /** node.local.address: the local IP of replica fetch connections. */
+  readonly localAddress?: string;
 }
 
 const TICK_MS = 100;
@@ -257,6 +259,7 @@ export class ReplicaManager {
           fetchWaitMaxMs: this.o.replicaFetchWaitMaxMs,
           fetchMaxBytes: this.o.replicaFetchMaxBytes,
           logger: this.o.logger,
+          localAddress: this.o.localAddress,
         });
         this.fetchers.set(id, f);
         f.start();

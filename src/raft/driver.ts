@@ -57,7 +57,10 @@ export interface RaftDriverOptions {
     Pick<RaftConfig, 'appendEntriesMax' | 'uncommittedEntriesMax' | 'messagesQueuedMax' | 'applyEntriesMax'>
   >;
   readonly transport?: Partial<
-    Pick<RaftTransportOptions, 'frameBytesMax' | 'sendQueueMax' | 'reconnectBackoffMs' | 'connectTimeoutMs'>
+    Pick<
+      RaftTransportOptions,
+      'frameBytesMax' | 'sendQueueMax' | 'reconnectBackoffMs' | 'connectTimeoutMs' | 'localAddress'
+    >
   >;
 }
 

@@ -43,6 +43,8 @@ export interface RaftTransportOptions {
   readonly sendQueueMax?: number;
   readonly reconnectBackoffMs?: { readonly min: number; readonly max: number };
   readonly connectTimeoutMs?: number;
+  /** Local IP outbound connections come from (node.local.address); default: the OS's choice. */
+  readonly localAddress?: string;
 }
 
 export interface TransportStats {
@@ -130,7 +132,7 @@ class PeerLink {
 
   private connect(): void {
     if (this.stopped) return;
-    const s = net.connect({ host: this.peer.host, port: this.peer.port });
+    const s = net.connect({ host: this.peer.host, port: this.peer.port, localAddress: this.t.localAddress });
     this.socket = s;
     s.setNoDelay(true);
     s.setTimeout(this.t.connectTimeoutMs);
@@ -202,6 +204,7 @@ export class RaftTransport {
   readonly sendQueueMax: number;
   readonly backoff: { readonly min: number; readonly max: number };
   readonly connectTimeoutMs: number;
+  readonly localAddress: string | undefined;
   readonly stats: TransportStats = {
     sent: 0,
     received: 0,
@@ -225,6 +228,7 @@ export class RaftTransport {
     this.sendQueueMax = options.sendQueueMax ?? 1024;
     this.backoff = options.reconnectBackoffMs ?? { min: 50, max: 2000 };
     this.connectTimeoutMs = options.connectTimeoutMs ?? 3000;
+    this.localAddress = options.localAddress;
     this.logger = options.logger ?? { warn: (msg) => console.warn(msg) };
     for (const p of options.peers) {
       if (p.id !== options.nodeId) this.links.set(p.id, new PeerLink(this, p));
