@@ -213,3 +213,71 @@ export async function runNemesis(
   }
   return events;
 }
+
+/**
+ * A scripted schedule that makes `unclean.leader.election.enable=true` lose acknowledged records,
+ * to show the checker catches loss when there is some (run with --scenario unclean-loss, which
+ * sets min.insync.replicas=1 and unclean elections on the topic):
+ * 1. The followers of partition 0 can no longer fetch from its leader L (their connections to L's
+ *    Kafka listener are blocked; Raft traffic still flows, so the quorum stays whole). After
+ *    replica.lag.time.max.ms L shrinks the ISR to itself and goes on acknowledging acks=all
+ *    writes alone (min.insync.replicas=1).
+ * 2. After a few seconds of such writes L is killed and the block lifted. No ISR member is alive,
+ *    so the controller elects an out-of-sync follower: the writes only L had are gone.
+ * 3. L restarts and truncates its log to the new leader's.
+ */
+export async function runUncleanScenario(
+  cluster: ChaosCluster,
+  o: Pick<NemesisOptions, 'topic' | 't0' | 'log'>,
+): Promise<FaultEvent[]> {
+  const now = () => Date.now() - o.t0;
+  const secs = (ms: number) => (ms / 1000).toFixed(1);
+  const p0 = async () => (await cluster.metadata(o.topic))?.find((p) => p.partition === 0);
+  const waitFor = async (what: string, ok: (p: NonNullable<Awaited<ReturnType<typeof p0>>>) => boolean) => {
+    const t = Date.now();
+    while (Date.now() - t < 30_000) {
+      const p = await p0();
+      if (p && ok(p)) return p;
+      await sleep(250);
+    }
+    throw new Error(
+      `unclean-loss scenario: ${what} did not happen within 30 s (p0: ${JSON.stringify(await p0())})`,
+    );
+  };
+  const start = await waitFor('a leader for p0', (p) => p.leader > 0 && p.isr.length === NODES);
+  const leader = start.leader;
+  const followers = Array.from({ length: NODES }, (_, i) => i + 1).filter((id) => id !== leader);
+  const events: FaultEvent[] = [];
+  const block: FaultEvent = { kind: 'partition', node: leader, why: 'leader of p0', startMs: now() };
+  for (const f of followers) cluster.proxy.block(f, leader, 'kafka');
+  block.detail = cluster.proxy.cutLinks.join(' ');
+  events.push(block);
+  o.log(
+    `[+${secs(block.startMs)}s] followers ${followers.join(', ')} cannot fetch from leader ${leader}: ${block.detail}`,
+  );
+  const shrunk = await waitFor(
+    'the ISR shrinking to the leader',
+    (p) => p.isr.length === 1 && p.leader === leader,
+  );
+  o.log(
+    `[+${secs(now())}s] p0 ISR is [${shrunk.isr.join(',')}]: writes are acknowledged by node ${leader} alone`,
+  );
+  await sleep(3_000);
+  const kill: FaultEvent = { kind: 'kill', node: leader, why: 'sole ISR member of p0', startMs: now() };
+  events.push(kill);
+  await cluster.kill(leader);
+  cluster.healNetwork();
+  block.healedMs = now();
+  o.log(`[+${secs(kill.startMs)}s] killed node ${leader}; followers reconnected`);
+  const elected = await waitFor('an unclean election', (p) => p.leader > 0 && p.leader !== leader);
+  o.log(
+    `[+${secs(now())}s] p0 leader is now node ${elected.leader} (epoch ${elected.leaderEpoch}), elected from outside the ISR`,
+  );
+  await sleep(2_000);
+  const t = Date.now();
+  await cluster.restart(leader);
+  kill.restartMs = Date.now() - t;
+  kill.healedMs = now();
+  o.log(`[+${secs(kill.healedMs)}s] node ${leader} restarted`);
+  return events;
+}

@@ -20,6 +20,9 @@
  *   --idempotence on|off|both   on: both producers idempotent; off: neither; both (default): p0
  *                         idempotent, p1 not
  *   --unclean             topic with unclean.leader.election.enable=true, min.insync.replicas=1
+ *   --scenario unclean-loss   instead of random faults, the scripted schedule that makes an
+ *                         unclean election lose acknowledged writes (implies --unclean; the run
+ *                         passes when the checker finds that loss; see nemesis.ts)
  *   --out FILE.json       write every run's settings, faults, counts and anomaly examples
  *
  * Exit code 1 when any run lost acknowledged writes, had inconsistent offsets or acknowledged-
@@ -36,7 +39,7 @@ import { parseArgs } from 'node:util';
 import { Prng } from '../../src/sim/prng.js';
 import { type FinalRecord, type History, type Report, type SendRecord, check, failures } from './checker.js';
 import { ChaosCluster, NODES, sleep, withTimeout } from './cluster.js';
-import { FAULT_KINDS, type FaultEvent, type FaultKind, runNemesis } from './nemesis.js';
+import { FAULT_KINDS, type FaultEvent, type FaultKind, runNemesis, runUncleanScenario } from './nemesis.js';
 import { MetadataWatcher, type ViewChange } from './watcher.js';
 import { AssignedConsumer, GroupConsumer, ProducerWorker, kafkaClient } from './workload.js';
 
@@ -57,6 +60,7 @@ interface Settings {
   faults: FaultKind[];
   idempotence: Idempotence;
   unclean: boolean;
+  scenario?: 'unclean-loss';
   out?: string;
 }
 
@@ -69,6 +73,7 @@ function parseSettings(): Settings {
       faults: { type: 'string', default: FAULT_KINDS.join(',') },
       idempotence: { type: 'string', default: 'both' },
       unclean: { type: 'boolean', default: false },
+      scenario: { type: 'string' },
       out: { type: 'string' },
     },
   });
@@ -84,13 +89,16 @@ function parseSettings(): Settings {
   if (faults.length === 0) throw new Error('--faults: name at least one fault');
   if (!['on', 'off', 'both'].includes(values.idempotence))
     throw new Error(`--idempotence must be on, off or both, not ${values.idempotence}`);
+  if (values.scenario !== undefined && values.scenario !== 'unclean-loss')
+    throw new Error(`--scenario: unknown scenario ${values.scenario} (known: unclean-loss)`);
   return {
+    scenario: values.scenario as Settings['scenario'],
     seed: values.seed === undefined ? randomInt(2 ** 31) : int('seed', values.seed, 0),
     runs: int('runs', values.runs, 1),
     durationS: int('duration', values.duration, 1),
     faults: faults as FaultKind[],
     idempotence: values.idempotence as Idempotence,
-    unclean: values.unclean,
+    unclean: values.unclean || values.scenario === 'unclean-loss',
     out: values.out,
   };
 }
@@ -103,7 +111,7 @@ function command(s: Settings, seed: number, runs: number): string {
     `--duration ${s.durationS}`,
     `--faults ${s.faults.join(',')}`,
     `--idempotence ${s.idempotence}`,
-    s.unclean ? '--unclean' : '',
+    s.scenario ? `--scenario ${s.scenario}` : s.unclean ? '--unclean' : '',
   ]
     .filter(Boolean)
     .join(' ');
@@ -113,6 +121,8 @@ interface RunResult {
   run: number;
   seed: number;
   replay: string;
+  /** --scenario unclean-loss: the run is meant to lose acknowledged writes, and passes if it does. */
+  expectLoss: boolean;
   /** The compiled src the brokers ran (test/.build/<hash of src>, see BrokerProcess). */
   build: string;
   logsDir: string;
@@ -229,6 +239,7 @@ async function oneRun(s: Settings, run: number, seed: number): Promise<RunResult
     run,
     seed,
     replay: command(s, seed, 1),
+    expectLoss: s.scenario === 'unclean-loss',
     build: '',
     logsDir,
     errors: [],
@@ -300,14 +311,17 @@ async function oneRun(s: Settings, run: number, seed: number): Promise<RunResult
     await sleep(WARM_UP_MS);
 
     const faultStart = Date.now();
-    result.faults = await runNemesis(cluster, prng, {
-      kinds: s.faults,
-      durationMs: s.durationS * 1000,
-      topic: TOPIC,
-      partitions: PARTITIONS,
-      t0,
-      log,
-    });
+    result.faults =
+      s.scenario === 'unclean-loss'
+        ? await runUncleanScenario(cluster, { topic: TOPIC, t0, log })
+        : await runNemesis(cluster, prng, {
+            kinds: s.faults,
+            durationMs: s.durationS * 1000,
+            topic: TOPIC,
+            partitions: PARTITIONS,
+            t0,
+            log,
+          });
     result.timings.faultPhaseMs = Date.now() - faultStart;
     for (const f of result.faults) result.faultCounts[f.kind] = (result.faultCounts[f.kind] ?? 0) + 1;
 
@@ -476,7 +490,14 @@ function metrics(r: RunResult): [string, string][] {
 
 function verdict(r: RunResult): string {
   if (r.errors.length > 0) return 'INCOMPLETE';
+  if (r.expectLoss) return passed(r) ? 'ok (loss expected and found)' : 'FAIL (expected loss not found)';
   return r.failures.length > 0 ? 'FAIL' : 'ok';
+}
+
+function passed(r: RunResult): boolean {
+  if (r.errors.length > 0) return false;
+  if (r.expectLoss) return (r.report?.lost.count ?? 0) > 0;
+  return r.failures.length === 0;
 }
 
 function printRun(r: RunResult): void {
@@ -571,7 +592,7 @@ async function main(): Promise<void> {
   console.log('\n=== summary');
   const rows = metrics(results[0]!).map(([label], i) => [label, ...results.map((r) => metrics(r)[i]![1])]);
   console.log(table(['metric', ...results.map((r) => `seed ${r.seed}`)], rows));
-  const failed = results.filter((r) => r.errors.length > 0 || r.failures.length > 0);
+  const failed = results.filter((r) => !passed(r));
   console.log(
     failed.length === 0
       ? `\nall ${results.length} run(s) passed`
