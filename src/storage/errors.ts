@@ -75,12 +75,27 @@ export class InvalidConfigError extends StorageError {
   }
 }
 
-/** Wraps a filesystem failure so callers see one typed error with the fs error as cause. */
+/**
+ * Wraps a filesystem failure so callers see one typed error with the fs error as cause.
+ * `ioCode` is the cause's errno code when it has one ('ENOSPC', 'EIO', 'EDQUOT', ...), and the
+ * message ends with the cause's message, so a log line says what went wrong.
+ */
 export class StorageIoError extends StorageError {
+  readonly ioCode: string | undefined;
   constructor(message: string, options?: { cause?: unknown }) {
-    super('STORAGE_IO', message, options);
+    const cause = options?.cause;
+    const ioCode = ioCodeOf(cause);
+    const detail = cause instanceof Error ? cause.message : cause !== undefined ? String(cause) : undefined;
+    super('STORAGE_IO', detail !== undefined ? `${message}: ${detail}` : message, options);
     this.name = 'StorageIoError';
+    this.ioCode = ioCode ?? (cause instanceof StorageIoError ? cause.ioCode : undefined);
   }
+}
+
+/** The errno code ('ENOSPC', 'EIO', ...) of a filesystem error, if it has one. */
+export function ioCodeOf(err: unknown): string | undefined {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
 }
 
 /** True for the "no such file" error both filesystem implementations raise. */

@@ -30,6 +30,7 @@ export {
   LogClosedError,
   InvalidConfigError,
   StorageIoError,
+  ioCodeOf,
 } from './errors.js';
 export { LOG_START_OFFSET_CHECKPOINT } from './checkpoint.js';
 export { segmentFileName } from './segment.js';

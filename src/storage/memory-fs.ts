@@ -7,6 +7,13 @@
  * unlink, mkdir) are modelled as immediately durable — a simplification of a journaling
  * filesystem that keeps the model small; the log still calls fsyncDir where a real one needs it.
  * Paths are plain strings normalised with node:path/posix.
+ *
+ * Fault injection, for tests of a full or failing disk:
+ * - `capacityBytes`: the total bytes all files may hold. An append that does not fit writes the
+ *   part that does (as write(2) does on a full disk) and then fails with ENOSPC; growing a file
+ *   by truncate fails with ENOSPC, writing nothing. Raise or lower it at any time ("free space").
+ * - `failWrites` / `failSyncs` / `failTruncates`: an errno code (e.g. 'EIO') that every append /
+ *   datasync / truncate fails with, doing nothing, while set.
  */
 
 import * as path from 'node:path/posix';
@@ -50,8 +57,12 @@ class MemoryLogFile implements LogFile {
     return this.live().lengthBytes;
   }
 
-  async append(data: Uint8Array): Promise<void> {
+  async append(input: Uint8Array): Promise<void> {
     const inode = this.live();
+    if (this.fs.failWrites !== null) throw new FsError(this.fs.failWrites, `write to ${this.path}`);
+    const room = this.fs.freeBytes();
+    const full = input.length > room;
+    const data = full ? input.subarray(0, room) : input;
     const needed = inode.lengthBytes + data.length;
     if (needed > inode.data.length) {
       let cap = Math.max(64, inode.data.length * 2);
@@ -64,6 +75,7 @@ class MemoryLogFile implements LogFile {
     inode.lengthBytes = needed;
     this.fs.bytesWritten += data.length;
     await Promise.resolve();
+    if (full) throw new FsError('ENOSPC', `no space left on device (writing ${this.path})`);
   }
 
   async read(position: number, length: number): Promise<Buffer> {
@@ -85,6 +97,7 @@ class MemoryLogFile implements LogFile {
 
   async datasync(): Promise<void> {
     const inode = this.live();
+    if (this.fs.failSyncs !== null) throw new FsError(this.fs.failSyncs, `fdatasync of ${this.path}`);
     this.fs.datasyncCount++;
     // Yield first so concurrent appends can interleave, as they would with a real fsync.
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -93,6 +106,10 @@ class MemoryLogFile implements LogFile {
 
   async truncate(lengthBytes: number): Promise<void> {
     const inode = this.live();
+    if (this.fs.failTruncates !== null) throw new FsError(this.fs.failTruncates, `truncate of ${this.path}`);
+    if (lengthBytes > inode.lengthBytes && lengthBytes - inode.lengthBytes > this.fs.freeBytes()) {
+      throw new FsError('ENOSPC', `no space left on device (growing ${this.path})`);
+    }
     if (lengthBytes < inode.lengthBytes) {
       inode.data.fill(0, lengthBytes, inode.lengthBytes);
     } else if (lengthBytes > inode.data.length) {
@@ -116,6 +133,31 @@ export class MemoryFileSystem implements LogFileSystem {
   generation = 0;
   datasyncCount = 0;
   bytesWritten = 0;
+  /** Total bytes all files may hold (see the file comment); Infinity = no limit. */
+  capacityBytes: number;
+  /** While set, every append fails with this errno code and writes nothing. */
+  failWrites: string | null = null;
+  /** While set, every datasync fails with this errno code. */
+  failSyncs: string | null = null;
+  /** While set, every truncate fails with this errno code. */
+  failTruncates: string | null = null;
+
+  constructor(options: { capacityBytes?: number } = {}) {
+    this.capacityBytes = options.capacityBytes ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Bytes held by all files now (their current, not durable, lengths). */
+  usedBytes(): number {
+    let total = 0;
+    for (const inode of this.files.values()) total += inode.lengthBytes;
+    return total;
+  }
+
+  /** Bytes that still fit under capacityBytes. */
+  freeBytes(): number {
+    if (this.capacityBytes === Number.POSITIVE_INFINITY) return this.capacityBytes;
+    return Math.max(0, this.capacityBytes - this.usedBytes());
+  }
 
   private norm(p: string): string {
     return path.normalize(p);

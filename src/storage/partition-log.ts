@@ -15,6 +15,9 @@
  *   have a torn tail. open() validates that tail batch by batch (CRC included) and cuts it.
  * - logStartOffset >= first segment's base offset and <= logEndOffset; it is checkpointed before
  *   the segments below it are unlinked.
+ * - An append is all or nothing: a failed write (a full disk: ENOSPC, EDQUOT; or EIO) undoes it in
+ *   memory at once and on disk as soon as the disk lets it (see append), so the log, its indexes
+ *   and its files are as before, and the next append takes the same offset.
  *
  * append() patches baseOffset (and optionally partitionLeaderEpoch) in the caller's buffer in
  * place: both fields sit outside the CRC, so the batch stays valid and no copy is needed.
@@ -51,6 +54,7 @@ import {
   ChunkedReader,
   INT32_MAX,
   LogSegment,
+  type SegmentTail,
   scanHeaders,
   segmentFileName,
   unlinkIfExists,
@@ -199,6 +203,13 @@ function floorSegmentIndex(segments: readonly LogSegment[], offset: number): num
   return found;
 }
 
+interface AppendUndo {
+  segments: readonly LogSegment[];
+  active: LogSegment;
+  tail: SegmentTail;
+  wasDirty: boolean;
+}
+
 interface BatchSpan {
   at: number;
   sizeBytes: number;
@@ -230,6 +241,19 @@ export class PartitionLog {
   private nextSync: Promise<void> | null = null;
 
   private cleaner: LogCleaner | null = null;
+
+  /**
+   * The base offset of the append in progress (null when none). Until it completes, logEndOffset
+   * stays there and reads stop there, so batches of an append that later fails (one that spans a
+   * roll writes in several steps) are never seen, not even briefly.
+   */
+  private appendingFrom: number | null = null;
+  /** Files still to be cut back after an undone append (see undoAppend and repairTail). */
+  private tailRepair: { orphans: LogSegment[]; unsealActive: boolean; pending: boolean } = {
+    orphans: [],
+    unsealActive: false,
+    pending: false,
+  };
 
   private recoveryResult: RecoveryResult = {
     recoveredBytesTruncated: 0,
@@ -279,8 +303,9 @@ export class PartitionLog {
   get logStartOffset(): number {
     return this.logStartOffsetValue;
   }
+  /** The end of what readers may see: an append in progress counts only once it is complete. */
   get logEndOffset(): number {
-    return this.active.nextOffset;
+    return this.appendingFrom ?? this.active.nextOffset;
   }
   get activeSegmentBaseOffset(): number {
     return this.active.baseOffset;
@@ -566,62 +591,83 @@ export class PartitionLog {
   /**
    * Appends whole v2 batches, assigning offsets from logEndOffset. Does not fsync (see flush).
    * Mutates `batches` in place (baseOffset, partitionLeaderEpoch).
+   *
+   * All or nothing: if any write fails (ENOSPC, EIO, ...), the append is undone — in memory at
+   * once (offsets, indexes, segments; readers never saw any of it, see `appendingFrom`), on disk
+   * by cutting the bytes written and deleting the segments it created — and it rejects with a
+   * StorageIoError whose `ioCode` names the cause. If the undo cannot reach the disk either, the
+   * cut is retried before the next append (`tailRepair`), which fails until it succeeds.
    */
   append(batches: Buffer, opts: AppendOptions = {}): Promise<AppendResult> {
     return this.exclusive(async () => {
       this.assertOpen();
       const spans = this.parseBatches(batches);
+      await this.repairTail();
       const nowMs = this.clock.nowMs();
-      const baseOffset = this.logEndOffset;
+      const start = this.active;
+      const baseOffset = start.nextOffset;
+      const undo: AppendUndo = {
+        segments: this.segments,
+        active: start,
+        tail: start.captureTail(),
+        wasDirty: this.dirty.has(start),
+      };
+      this.appendingFrom = baseOffset;
       let firstBatchPosition = -1;
-      let i = 0;
-      while (i < spans.length) {
-        // One write per run of batches that land in the same segment.
-        if (this.shouldRoll(this.active, 0, spans[i]!, this.logEndOffset, nowMs)) await this.roll();
-        const seg = this.active;
-        let nextOffset = seg.nextOffset;
-        let pendingBytes = 0;
-        const runStart = i;
-        const assigned: number[] = [];
+      let sealedUpTo = -1;
+      try {
+        let i = 0;
         while (i < spans.length) {
-          const span = spans[i]!;
-          if (i > runStart && this.shouldRoll(seg, pendingBytes, span, nextOffset, nowMs)) break;
-          patchBaseOffset(batches, span.at, nextOffset);
-          if (opts.leaderEpoch !== undefined) patchLeaderEpoch(batches, span.at, opts.leaderEpoch);
-          assigned.push(nextOffset);
-          nextOffset += span.lastOffsetDelta + 1;
-          pendingBytes += span.sizeBytes;
-          i++;
-        }
-        const first = spans[runStart]!;
-        const startPos = seg.sizeBytes;
-        try {
+          // One write per run of batches that land in the same segment.
+          if (this.shouldRoll(this.active, 0, spans[i]!, this.active.nextOffset, nowMs)) {
+            sealedUpTo = await this.roll();
+          }
+          const seg = this.active;
+          let nextOffset = seg.nextOffset;
+          let pendingBytes = 0;
+          const runStart = i;
+          const assigned: number[] = [];
+          while (i < spans.length) {
+            const span = spans[i]!;
+            if (i > runStart && this.shouldRoll(seg, pendingBytes, span, nextOffset, nowMs)) break;
+            patchBaseOffset(batches, span.at, nextOffset);
+            if (opts.leaderEpoch !== undefined) patchLeaderEpoch(batches, span.at, opts.leaderEpoch);
+            assigned.push(nextOffset);
+            nextOffset += span.lastOffsetDelta + 1;
+            pendingBytes += span.sizeBytes;
+            i++;
+          }
+          const first = spans[runStart]!;
+          const startPos = seg.sizeBytes;
           await seg.file.append(batches.subarray(first.at, first.at + pendingBytes));
-        } catch (err) {
-          // Cut whatever part of the run reached the file so the next append starts clean.
-          await seg.file.truncate(startPos).catch(() => undefined);
-          throw new StorageIoError(`append to ${seg.logPath} failed`, { cause: err });
+          let pos = startPos;
+          for (let k = runStart; k < i; k++) {
+            const span = spans[k]!;
+            const batchBase = assigned[k - runStart]!;
+            seg.trackBatch(
+              pos,
+              span.sizeBytes,
+              batchBase + span.lastOffsetDelta,
+              span.maxTimestampMs,
+              this.cfg.indexIntervalBytes,
+            );
+            pos += span.sizeBytes;
+          }
+          seg.firstAppendWallMs ??= nowMs;
+          seg.lastAppendWallMs = nowMs;
+          this.dirty.add(seg);
+          if (firstBatchPosition < 0) firstBatchPosition = startPos;
         }
-        // No await between the write completing and this bookkeeping: a concurrent flush sees
-        // either none or all of the run in logEndOffset, matching the bytes it will sync.
-        let pos = startPos;
-        for (let k = runStart; k < i; k++) {
-          const span = spans[k]!;
-          const batchBase = assigned[k - runStart]!;
-          seg.trackBatch(
-            pos,
-            span.sizeBytes,
-            batchBase + span.lastOffsetDelta,
-            span.maxTimestampMs,
-            this.cfg.indexIntervalBytes,
-          );
-          pos += span.sizeBytes;
-        }
-        seg.firstAppendWallMs ??= nowMs;
-        seg.lastAppendWallMs = nowMs;
-        this.dirty.add(seg);
-        if (firstBatchPosition < 0) firstBatchPosition = startPos;
+      } catch (err) {
+        await this.undoAppend(undo, baseOffset);
+        throw new StorageIoError(`append at offset ${baseOffset} to ${this.dir} failed`, { cause: err });
+      } finally {
+        // No await between the last write's bookkeeping and this: a concurrent flush sees either
+        // none or all of the append in logEndOffset, matching the bytes it will sync.
+        this.appendingFrom = null;
       }
+      // Segments sealed by a roll were synced; now that the append stands they count as flushed.
+      if (sealedUpTo > this.flushedOffsetValue) this.flushedOffsetValue = sealedUpTo;
       return {
         baseOffset,
         lastOffset: this.logEndOffset - 1,
@@ -631,18 +677,80 @@ export class PartitionLog {
     });
   }
 
-  /** Seals the active segment (fsync + index files) and starts a new one at logEndOffset. */
-  private async roll(): Promise<void> {
+  /**
+   * Undoes a failed append: memory first (synchronously, so nothing of it is ever visible), then
+   * the files. A file step that fails leaves `tailRepair` set for the next mutation to finish.
+   */
+  private async undoAppend(undo: AppendUndo, baseOffset: number): Promise<void> {
+    const kept = new Set(undo.segments);
+    const added = this.segments.filter((s) => !kept.has(s));
+    this.segments = undo.segments;
+    const rolled = added.length > 0;
+    undo.active.restoreTail(undo.tail);
+    for (const s of added) this.dirty.delete(s);
+    if (rolled || undo.wasDirty) this.dirty.add(undo.active);
+    this.flushedOffsetValue = Math.min(this.flushedOffsetValue, baseOffset);
+    this.tailRepair = {
+      orphans: [...this.tailRepair.orphans, ...added],
+      unsealActive: this.tailRepair.unsealActive || rolled,
+      pending: true,
+    };
+    try {
+      await this.repairTail();
+    } catch (err) {
+      this.logger.warn(
+        `[storage ${this.dir}] could not undo a failed append yet (retried before the next one): ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /**
+   * Makes the files match memory after an undone append: deletes the segments it created, cuts
+   * the active segment's file back to its tracked size and drops index files a roll wrote for it.
+   */
+  private async repairTail(): Promise<void> {
+    const repair = this.tailRepair;
+    if (!repair.pending) return;
+    try {
+      if (repair.orphans.length > 0) {
+        await this.quiesce();
+        while (repair.orphans.length > 0) {
+          await repair.orphans[0]!.deleteFiles(this.fs);
+          repair.orphans.shift();
+        }
+        await this.fs.fsyncDir(this.dir);
+      }
+      const active = this.active;
+      await active.file.truncate(active.sizeBytes);
+      if (repair.unsealActive) {
+        await unlinkIfExists(this.fs, active.indexPath);
+        await unlinkIfExists(this.fs, active.timeIndexPath);
+        repair.unsealActive = false;
+      }
+      repair.pending = false;
+    } catch (err) {
+      throw new StorageIoError(`repairing the tail of ${this.dir} after a failed append failed`, {
+        cause: err,
+      });
+    }
+  }
+
+  /**
+   * Seals the active segment (fsync + index files) and starts a new one at logEndOffset. Returns
+   * the offset below which everything is now durable (the caller records it once the append
+   * that rolled stands).
+   */
+  private async roll(): Promise<number> {
     const old = this.active;
     await old.seal(this.fs);
     this.dirty.delete(old);
-    // Every earlier segment was synced when it was sealed, so all of `old` is now durable.
-    this.flushedOffsetValue = Math.max(this.flushedOffsetValue, old.nextOffset);
     const seg = await LogSegment.open(this.fs, this.dir, old.nextOffset);
     seg.lastAppendWallMs = this.clock.nowMs();
-    if ((await seg.file.size()) > 0) await seg.file.truncate(0);
     this.segments = [...this.segments, seg];
+    if ((await seg.file.size()) > 0) await seg.file.truncate(0);
     await this.fs.fsyncDir(this.dir);
+    // Every earlier segment was synced when it was sealed, so all of `old` is now durable.
+    return old.nextOffset;
   }
 
   // ---- flush ----------------------------------------------------------------------------------
@@ -697,10 +805,11 @@ export class PartitionLog {
    */
   read(offset: number, maxBytes: number, opts: ReadOptions = {}): Promise<ReadResult> {
     const minOneBatch = opts.minOneBatch ?? true;
-    const maxOffset = opts.maxOffset ?? Number.POSITIVE_INFINITY;
     return this.trackRead(async () => {
       const logStartOffset = this.logStartOffsetValue;
       const logEndOffset = this.logEndOffset;
+      // Never past logEndOffset: segments may already hold batches of an append still in progress.
+      const maxOffset = Math.min(opts.maxOffset ?? Number.POSITIVE_INFINITY, logEndOffset);
       if (offset < logStartOffset || offset > logEndOffset) {
         throw new OffsetOutOfRangeError(offset, logStartOffset, logEndOffset);
       }
@@ -762,6 +871,7 @@ export class PartitionLog {
   offsetForTimestamp(timestampMs: number): Promise<{ offset: number; timestamp: number } | null> {
     return this.trackRead(async () => {
       const logStartOffset = this.logStartOffsetValue;
+      const logEndOffset = this.logEndOffset;
       for (const seg of this.segments) {
         if (seg.isEmpty || seg.nextOffset <= logStartOffset || seg.maxTimestampMs < timestampMs) continue;
         // Every batch up to the entry's offset is older than the target, so start after it.
@@ -772,6 +882,7 @@ export class PartitionLog {
         const endBytes = seg.sizeBytes;
         const reader = new ChunkedReader(seg.file, endBytes, 64 * 1024);
         for await (const b of scanHeaders(reader, Math.max(fromTime, fromStart), endBytes, seg.logPath)) {
+          if (b.header.baseOffset >= logEndOffset) return null;
           if (b.header.baseOffset + b.header.lastOffsetDelta < logStartOffset) continue;
           if (b.header.maxTimestamp >= timestampMs) {
             return {
@@ -815,6 +926,7 @@ export class PartitionLog {
     this.inflightReads.add(held);
     try {
       const from = fromOffset ?? this.logStartOffsetValue;
+      const end = this.logEndOffset;
       const segs = this.segments;
       for (let i = floorSegmentIndex(segs, from); i < segs.length; i++) {
         const seg = segs[i]!;
@@ -823,6 +935,7 @@ export class PartitionLog {
         const reader = new ChunkedReader(seg.file, endBytes, 64 * 1024);
         const startPos = seg.offsetIndex.lookup(from - seg.baseOffset);
         for await (const b of scanHeaders(reader, startPos, endBytes, seg.logPath)) {
+          if (b.header.baseOffset >= end) return;
           if (b.header.baseOffset + b.header.lastOffsetDelta < from) continue;
           yield { header: b.header, position: b.position, segmentBaseOffset: seg.baseOffset };
         }
@@ -915,6 +1028,8 @@ export class PartitionLog {
       this.assertOpen();
       if (!Number.isSafeInteger(offset) || offset < 0)
         throw new InvalidConfigError(`bad truncation offset ${offset}`);
+      // Best effort: a failure is retried before the next append, which needs it.
+      await this.repairTail().catch(() => undefined);
       if (offset >= this.logEndOffset) return;
       let lift!: () => void;
       this.readBarrier = new Promise<void>((resolve) => {
@@ -1033,6 +1148,7 @@ export class PartitionLog {
   close(): Promise<void> {
     return this.exclusive(async () => {
       if (this.closed) return;
+      await this.repairTail().catch(() => undefined); // else recovery cuts the tail on open
       this.closed = true;
       await this.quiesce();
       for (const s of this.segments) await s.close();

@@ -119,6 +119,20 @@ export interface SegmentRecovery {
   reason: string | null;
 }
 
+/** A segment's in-memory state at one moment, for undoing a failed append (see restoreTail). */
+export interface SegmentTail {
+  readonly sizeBytes: number;
+  readonly nextOffset: number;
+  readonly maxTimestampMs: number;
+  readonly offsetOfMaxTimestamp: number;
+  readonly offsetIndexLength: number;
+  readonly timeIndexLength: number;
+  readonly bytesSinceLastIndexEntry: number;
+  readonly lastBatchPosition: number;
+  readonly firstAppendWallMs: number | null;
+  readonly lastAppendWallMs: number;
+}
+
 export class LogSegment {
   readonly baseOffset: number;
   readonly dir: string;
@@ -207,6 +221,42 @@ export class LogSegment {
     this.lastBatchPosition = position;
     this.nextOffset = lastOffset + 1;
     this.sizeBytes = position + sizeBytes;
+  }
+
+  /** The state appends change; restoreTail(t) puts it back (the file is the caller's business). */
+  captureTail(): SegmentTail {
+    return {
+      sizeBytes: this.sizeBytes,
+      nextOffset: this.nextOffset,
+      maxTimestampMs: this.maxTimestampMs,
+      offsetOfMaxTimestamp: this.offsetOfMaxTimestamp,
+      offsetIndexLength: this.offsetIndex.length,
+      timeIndexLength: this.timeIndex.length,
+      bytesSinceLastIndexEntry: this.bytesSinceLastIndexEntry,
+      lastBatchPosition: this.lastBatchPosition,
+      firstAppendWallMs: this.firstAppendWallMs,
+      lastAppendWallMs: this.lastAppendWallMs,
+    };
+  }
+
+  /**
+   * Forgets every batch tracked (and every index entry added, seal's included) since `t` was
+   * captured. Only valid while the indexes were only appended to since then, which holds for the
+   * appends and the seal of one PartitionLog.append.
+   */
+  restoreTail(t: SegmentTail): void {
+    this.sizeBytes = t.sizeBytes;
+    this.nextOffset = t.nextOffset;
+    this.maxTimestampMs = t.maxTimestampMs;
+    this.offsetOfMaxTimestamp = t.offsetOfMaxTimestamp;
+    this.offsetIndex.relOffsets.length = t.offsetIndexLength;
+    this.offsetIndex.positions.length = t.offsetIndexLength;
+    this.timeIndex.timestamps.length = t.timeIndexLength;
+    this.timeIndex.relOffsets.length = t.timeIndexLength;
+    this.bytesSinceLastIndexEntry = t.bytesSinceLastIndexEntry;
+    this.lastBatchPosition = t.lastBatchPosition;
+    this.firstAppendWallMs = t.firstAppendWallMs;
+    this.lastAppendWallMs = t.lastAppendWallMs;
   }
 
   private resetState(): void {
@@ -383,16 +433,25 @@ export async function readWholeFile(fs: LogFileSystem, p: string): Promise<Buffe
   }
 }
 
-/** Writes `data` to `p` so a crash leaves either the old or the new content: tmp, fsync, rename. */
+/**
+ * Writes `data` to `p` so a crash leaves either the old or the new content: tmp, fsync, rename.
+ * If any step fails (a full disk), `p` is untouched and the temp file is removed, so a failed
+ * write neither corrupts the old content nor keeps holding the space it took.
+ */
 export async function writeFileAtomic(fs: LogFileSystem, p: string, data: Buffer): Promise<void> {
   const tmp = `${p}.tmp`;
-  const f = await fs.open(tmp);
   try {
-    await f.truncate(0);
-    await f.append(data);
-    await f.datasync();
-  } finally {
-    await f.close();
+    const f = await fs.open(tmp);
+    try {
+      await f.truncate(0);
+      await f.append(data);
+      await f.datasync();
+    } finally {
+      await f.close();
+    }
+    await fs.rename(tmp, p);
+  } catch (err) {
+    await unlinkIfExists(fs, tmp).catch(() => undefined);
+    throw err;
   }
-  await fs.rename(tmp, p);
 }
