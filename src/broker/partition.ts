@@ -8,7 +8,8 @@
  * - On this single-node broker the high watermark is the log end offset: a record is visible
  *   once written. acks=all waits for fsync (`log.flush()`, a group commit) before answering.
  * - Producer state is updated only after the log accepted the append, so a failed write never
- *   makes a retry look like a duplicate.
+ *   makes a retry look like a duplicate. A write the disk refuses (full disk, I/O error) is
+ *   answered KAFKA_STORAGE_ERROR; the log has undone it (storage/partition-log.ts).
  */
 
 import { ErrorCode, KafkaError } from '../protocol/errors.js';
@@ -27,7 +28,7 @@ import {
   validateBatchAt,
 } from '../protocol/records/batch-header.js';
 import { MIN_RECORD_BYTES, decodeRecordBatch } from '../protocol/records/record-batch.js';
-import type { PartitionLog } from '../storage/index.js';
+import { type PartitionLog, StorageIoError } from '../storage/index.js';
 import type { TopicConfigValues } from './config.js';
 import { ProducerStateTable } from './producer-state.js';
 
@@ -152,7 +153,18 @@ export class Partition {
    * Throws KafkaError with the code Kafka would answer.
    */
   async appendBatches(records: Buffer, acks: number, timeoutMs = 30_000): Promise<AppendOutcome> {
-    if (this.replication) return this.appendReplicated(records, acks, timeoutMs);
+    try {
+      if (this.replication) return await this.appendReplicated(records, acks, timeoutMs);
+      return await this.appendLocal(records, acks);
+    } catch (err) {
+      // A write or fsync the disk refused (full: ENOSPC, EDQUOT; or EIO). The log undid the
+      // append, so the producer may retry (Kafka's KAFKA_STORAGE_ERROR is retriable).
+      if (err instanceof StorageIoError) throw new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, err.message);
+      throw err;
+    }
+  }
+
+  private async appendLocal(records: Buffer, acks: number): Promise<AppendOutcome> {
     // Validation, the idempotence check, the append and the producer-state update run as one
     // serialized step per partition, entered synchronously in request order: pipelined batches of
     // one idempotent producer (Java's default is 5 in flight) are checked against each other's

@@ -71,8 +71,11 @@ export const produceHandler = defineHandler<Broker, ApiKey.Produce>(
                 logStartOffset: r.logStartOffset,
               };
             } catch (err) {
-              if (err instanceof KafkaError)
+              if (err instanceof KafkaError) {
+                if (err.errorCode === ErrorCode.KAFKA_STORAGE_ERROR)
+                  warnStorageError(broker, `${td.name}-${pd.index}`, err.message);
                 return { ...base, errorCode: err.errorCode, errorMessage: err.message };
+              }
               broker.log.error(`append to ${td.name}-${pd.index} failed: ${(err as Error).stack ?? err}`);
               return {
                 ...base,
@@ -96,6 +99,30 @@ export const produceHandler = defineHandler<Broker, ApiKey.Produce>(
     return { responses, throttleTimeMs: 0, nodeEndpoints: hints.endpoints() };
   },
 );
+
+const STORAGE_WARN_INTERVAL_MS = 10_000;
+const lastStorageWarn = new WeakMap<Broker, Map<string, { atMs: number; suppressed: number }>>();
+
+/**
+ * Logs a produce the disk refused (full disk, I/O error) once per partition every 10 s, with a
+ * count of those not logged: a full disk fails every produce, and the log would fill up too.
+ */
+function warnStorageError(broker: Broker, partition: string, message: string): void {
+  let byPartition = lastStorageWarn.get(broker);
+  if (!byPartition) {
+    byPartition = new Map();
+    lastStorageWarn.set(broker, byPartition);
+  }
+  const now = Date.now();
+  const last = byPartition.get(partition);
+  if (last && now - last.atMs < STORAGE_WARN_INTERVAL_MS) {
+    last.suppressed++;
+    return;
+  }
+  const more = last && last.suppressed > 0 ? ` (and ${last.suppressed} more since the last report)` : '';
+  byPartition.set(partition, { atMs: now, suppressed: 0 });
+  broker.log.error(`produce to ${partition} failed, answered KAFKA_STORAGE_ERROR: ${message}${more}`);
+}
 
 /** The topic as this broker's registry has it; in a cluster it appears once the metadata delta is applied. */
 async function localTopic(broker: Broker, name: string): Promise<Topic | undefined> {
