@@ -14,8 +14,13 @@
  *
  * Reads are not part of it: the leader answers a follower with `acceptFetch` and reads the
  * records from the PartitionLog itself; the epoch cache is rebuilt asynchronously on open.
- * A failed write is fatal for the partition (`failed` is set, every later call throws): memory
- * and disk would disagree about offsets, and only a restart (recovery) can reconcile them.
+ * A failed append (a full disk: the PartitionLog undid it, see storage/partition-log.ts) makes
+ * memory and disk disagree about the end: `failed` is set, every later call throws, and the
+ * appends queued behind it are dropped (their offsets assumed it). Once the queue has drained,
+ * `end` is taken from the log again, `failed` is cleared and `onRecovered` tells the owner, which
+ * rewinds the state machine (PartitionReplica.logRewound); the next append retries the write.
+ * A failed truncation stays fatal (`fatal` is set): what it left on disk is not known, and only a
+ * restart (recovery) can reconcile memory with it.
  */
 
 import {
@@ -31,11 +36,19 @@ export class AsyncReplicaLog implements ReplicaLog {
   private end: number;
   private pendingTruncations = 0;
   private truncationFloor = Number.POSITIVE_INFINITY;
+  /** Mutations queued and not yet settled. */
+  private queued = 0;
+  /** Set from a failed write until the log is consistent again (see the file comment). */
   failed: Error | undefined;
+  /** Set by a failed truncation: the replica stays stopped until a restart. */
+  fatal = false;
 
   constructor(
     readonly log: PartitionLog,
-    private readonly onError: (err: Error) => void,
+    /** A write failed; `rewindTo` is the offset the failed append was to start at. */
+    private readonly onError: (err: Error, rewindTo: number) => void,
+    /** The queue drained after a failed append and `logEndOffset` is the log's again. */
+    private readonly onRecovered: () => void = () => {},
   ) {
     this.end = log.logEndOffset;
   }
@@ -50,27 +63,51 @@ export class AsyncReplicaLog implements ReplicaLog {
     return Math.min(this.log.flushedOffset, this.end, this.truncationFloor);
   }
 
-  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+  private enqueue<T>(
+    fn: () => Promise<T>,
+    what: { kind: 'append'; baseOffset: number } | { kind: 'truncate'; offset: number },
+  ): Promise<T> {
     if (this.failed) throw this.failed;
-    const run = this.chain.then(fn);
-    this.chain = run.catch((err: unknown) => {
-      if (!this.failed) {
-        this.failed = err as Error;
-        this.onError(err as Error);
-      }
+    this.queued++;
+    const run = this.chain.then(() => {
+      // An append queued behind a failed one was given offsets after it: drop it.
+      if (this.failed && what.kind === 'append') throw this.failed;
+      return fn();
     });
+    this.chain = run
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          if (this.failed) return;
+          this.failed = err as Error;
+          if (what.kind === 'truncate') this.fatal = true;
+          this.onError(err as Error, what.kind === 'append' ? what.baseOffset : what.offset);
+        },
+      )
+      .finally(() => {
+        if (--this.queued === 0 && this.failed && !this.fatal) this.recover();
+      });
     return run;
+  }
+
+  /** After a failed append, with nothing queued: the log's end is the truth again. */
+  private recover(): void {
+    this.end = this.log.logEndOffset;
+    this.failed = undefined;
+    this.onRecovered();
   }
 
   /** Appends at the tracked end; resolves when the bytes are in the log (not yet fsynced). */
   appendAsync(batches: Buffer, leaderEpoch?: number): { info: AppendInfo; written: Promise<unknown> } {
+    if (this.failed) throw this.failed;
     const spans = splitBatches(batches);
     let count = 0;
     for (const s of spans) count += s.lastOffsetDelta + 1;
     const baseOffset = this.end;
     this.end += count;
-    const written = this.enqueue(() =>
-      this.log.append(batches, leaderEpoch === undefined ? {} : { leaderEpoch }),
+    const written = this.enqueue(
+      () => this.log.append(batches, leaderEpoch === undefined ? {} : { leaderEpoch }),
+      { kind: 'append', baseOffset },
     );
     return { info: { baseOffset, lastOffset: this.end - 1 }, written };
   }
@@ -86,20 +123,21 @@ export class AsyncReplicaLog implements ReplicaLog {
   }
 
   truncateTo(offset: number): void {
+    if (this.failed) throw this.failed;
     if (offset >= this.end) return;
     this.end = offset;
     this.pendingTruncations++;
     this.truncationFloor = Math.min(this.truncationFloor, offset);
-    this.enqueue(() => this.log.truncateTo(offset))
+    this.enqueue(() => this.log.truncateTo(offset), { kind: 'truncate', offset })
       .finally(() => {
         if (--this.pendingTruncations === 0) this.truncationFloor = Number.POSITIVE_INFINITY;
       })
       .catch(() => undefined);
   }
 
-  /** fsyncs everything queued so far (group commit in the PartitionLog). */
+  /** fsyncs everything queued so far (group commit in the PartitionLog). Never throws at once. */
   flush(): Promise<void> {
-    return this.enqueue(() => Promise.resolve()).then(() => this.log.flush());
+    return this.chain.then(() => this.log.flush());
   }
 
   /** Resolves when every queued mutation has run. */

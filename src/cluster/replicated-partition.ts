@@ -34,6 +34,9 @@ import { type FollowerRequest, NO_LEADER } from '../replication/messages.js';
 import { PartitionReplica, type ReplicaConfig } from '../replication/partition-replica.js';
 import { AsyncReplicaLog } from './replica-log-adapter.js';
 
+const FLUSH_RETRY_MS = 1_000;
+const STORAGE_ERROR_LOG_INTERVAL_MS = 10_000;
+
 export interface ReplicatedPartitionDeps {
   readonly nowMs: () => number;
   readonly sendAlterPartition: (rp: ReplicatedPartition, request: AlterPartitionRequest) => void;
@@ -80,12 +83,11 @@ export class ReplicatedPartition implements ReplicationHooks {
       if (e >= 0 && e > cache.latestEpoch) cache.assign(e, header.baseOffset);
     }
     const ref: { self?: ReplicatedPartition } = {};
-    const adapter = new AsyncReplicaLog(partition.log, (err) => {
-      deps.logger.error(
-        `${partition.topic}-${partition.index}: log write failed, the replica stops: ${err.message}`,
-      );
-      ref.self?.failAll(err);
-    });
+    const adapter = new AsyncReplicaLog(
+      partition.log,
+      (err, rewindTo) => ref.self?.onWriteFailed(err, rewindTo),
+      () => ref.self?.onWriteRecovered(),
+    );
     // The HW restarts from its checkpoint (cluster/hw-checkpoint.ts), never above the log end.
     const replica = new PartitionReplica(
       config,
@@ -106,7 +108,7 @@ export class ReplicatedPartition implements ReplicationHooks {
     return this.partition.index;
   }
   get isLeader(): boolean {
-    return this.replica.role === 'leader' && this.adapter.failed === undefined;
+    return this.replica.role === 'leader' && !this.adapter.fatal;
   }
   get leaderEpoch(): number {
     return this.replica.leaderEpoch;
@@ -191,6 +193,8 @@ export class ReplicatedPartition implements ReplicationHooks {
 
   /** The leader's answer to this follower's request. */
   handleLeaderResponse(resp: LeaderResponse): void {
+    // A write failed and is being undone: drop the answer; the follower asks again afterwards.
+    if (this.adapter.failed) return;
     const before = this.adapter.logEndOffset;
     this.replica.handleResponse(resp, this.deps.nowMs());
     const after = this.adapter.logEndOffset;
@@ -272,10 +276,72 @@ export class ReplicatedPartition implements ReplicationHooks {
       },
       (err: unknown) => {
         this.flushing = false;
-        this.deps.logger.error(`${this.topic}-${this.index}: flush failed: ${(err as Error).message}`);
+        this.flushAgain = false;
+        this.reportStorageError(`flush failed: ${(err as Error).message}`);
         this.failAll(err as Error);
+        // The bytes are still unflushed (a follower may not fetch until they are): try again.
+        this.flushRetry ??= setTimeout(() => {
+          this.flushRetry = undefined;
+          if (!this.closed && this.awaitingFlush) this.scheduleFlush();
+        }, FLUSH_RETRY_MS);
+        this.flushRetry.unref?.();
       },
     );
+  }
+
+  private flushRetry: NodeJS.Timeout | undefined;
+  private closed = false;
+  private lastStorageErrorMs = Number.NEGATIVE_INFINITY;
+  private storageErrorsSuppressed = 0;
+
+  /** Logs a storage failure at most once every 10 s (a full disk fails every write). */
+  private reportStorageError(message: string): void {
+    const now = this.deps.nowMs();
+    if (now - this.lastStorageErrorMs < STORAGE_ERROR_LOG_INTERVAL_MS) {
+      this.storageErrorsSuppressed++;
+      return;
+    }
+    const more = this.storageErrorsSuppressed > 0 ? ` (and ${this.storageErrorsSuppressed} more since)` : '';
+    this.lastStorageErrorMs = now;
+    this.storageErrorsSuppressed = 0;
+    this.deps.logger.error(`${this.topic}-${this.index}: ${message}${more}`);
+  }
+
+  /**
+   * An append failed (the log undid it). Forget at once the producer batches from its offset on,
+   * so a retry is written again rather than answered as a duplicate of a batch that is not there;
+   * let the fetcher go on. The rest waits for onWriteRecovered (the adapter's queue to drain).
+   */
+  private onWriteFailed(err: Error, rewindTo: number): void {
+    if (this.adapter.fatal) {
+      this.deps.logger.error(
+        `${this.topic}-${this.index}: log truncation failed, the replica stops: ${err.message}`,
+      );
+      this.failAll(err);
+      return;
+    }
+    this.reportStorageError(
+      `log write failed at offset ${rewindTo}, retried ${this.replica.role === 'leader' ? 'with the next produce' : 'after a backoff'}: ${err.message}`,
+    );
+    this.partition.producers.truncateFrom(rewindTo);
+    this.resolveFlushWaiters();
+  }
+
+  /** The log is consistent again after a failed append: rewind the state machine to it. */
+  private onWriteRecovered(): void {
+    if (this.closed) return;
+    const end = this.adapter.logEndOffset;
+    this.partition.producers.truncateFrom(end);
+    this.replica.logRewound(this.deps.nowMs());
+    this.afterInput();
+    if (this.awaitingFlush) this.scheduleFlush();
+    this.resolveFlushWaiters();
+  }
+
+  private resolveFlushWaiters(): void {
+    const ws = this.flushWaiters;
+    this.flushWaiters = [];
+    for (const w of ws) w();
   }
 
   private afterInput(): void {
@@ -301,13 +367,14 @@ export class ReplicatedPartition implements ReplicationHooks {
     const e = new KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, err.message);
     for (const w of this.waiting.values()) w.reject(e);
     this.waiting.clear();
-    const ws = this.flushWaiters;
-    this.flushWaiters = [];
-    for (const w of ws) w();
+    this.resolveFlushWaiters();
   }
 
   /** Stops: every waiting produce fails with NOT_LEADER_OR_FOLLOWER (the replica is closing). */
   close(): void {
+    this.closed = true;
+    if (this.flushRetry) clearTimeout(this.flushRetry);
+    this.flushRetry = undefined;
     const e = new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER);
     for (const w of this.waiting.values()) w.reject(e);
     this.waiting.clear();

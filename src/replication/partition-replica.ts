@@ -648,6 +648,46 @@ export class PartitionReplica {
     this.pendingProduces = keep;
   }
 
+  // ---- a failed write ----------------------------------------------------------------------------
+
+  /**
+   * The log's end moved back without a truncation decided here: a write failed (a full disk) and
+   * the log undid it, with every append queued behind it. The driver calls this once the log is
+   * consistent again. Produces waiting on offsets that are gone fail with `errorCode`; the epoch
+   * cache and the HW are cut to the log; a leader keeps its epoch (restarted at the log end if it
+   * had started beyond it); a follower forgets its request in flight and backs off before it
+   * fetches again from its (durable) log end — so it retries the write, never skips it.
+   */
+  logRewound(nowMs: number, errorCode: ErrorCode = ErrorCode.KAFKA_STORAGE_ERROR): void {
+    const leo = this.log.logEndOffset;
+    const keep: PendingProduce[] = [];
+    for (const p of this.pendingProduces) {
+      if (p.lastOffset < leo) {
+        keep.push(p);
+        continue;
+      }
+      this.outputs.push({
+        type: 'produce-completed',
+        produceId: p.produceId,
+        errorCode,
+        baseOffset: p.baseOffset,
+        lastOffset: p.lastOffset,
+      });
+    }
+    this.pendingProduces = keep;
+    if (this.roleValue === 'leader') {
+      this.epochCache.truncateFromEnd(leo + 1);
+      if (this.epochCache.latestEpoch !== this.leaderEpochValue)
+        this.epochCache.assign(this.leaderEpochValue, leo);
+      this.epochStartOffset = Math.min(this.epochStartOffset, leo);
+    } else {
+      this.epochCache.truncateFromEnd(leo);
+      this.inflight = undefined;
+      this.backoffUntilMs = nowMs + this.config.followerBackoffMs;
+    }
+    this.highWatermarkValue = Math.min(this.highWatermarkValue, leo);
+  }
+
   // ---- follower ----------------------------------------------------------------------------------
 
   /** The follower's next request to its leader, if one is due. */
