@@ -23,6 +23,11 @@
  *   --scenario unclean-loss   instead of random faults, the scripted schedule that makes an
  *                         unclean election lose acknowledged writes (implies --unclean; the run
  *                         passes when the checker finds that loss; see nemesis.ts)
+ *   --producer kafkajs|java   the producers' client: kafkajs 2.2.4 in this process (default), or
+ *                         the Apache Kafka Java client 4.4.0 in a child JVM each (java-producer.ts;
+ *                         built with Maven on first use). kafkajs's idempotent producer has
+ *                         defects of its own (docs/operations.md); the Java client is the
+ *                         reference for "no duplicates with idempotence on".
  *   --out FILE.json       write every run's settings, faults, counts and anomaly examples
  *
  * Exit code 1 when any run lost acknowledged writes, had inconsistent offsets or acknowledged-
@@ -39,6 +44,7 @@ import { parseArgs } from 'node:util';
 import { Prng } from '../../src/sim/prng.js';
 import { type FinalRecord, type History, type Report, type SendRecord, check, failures } from './checker.js';
 import { ChaosCluster, NODES, sleep, withTimeout } from './cluster.js';
+import { JavaProducerWorker, ensureJavaProducerBuilt } from './java-producer.js';
 import { FAULT_KINDS, type FaultEvent, type FaultKind, runNemesis, runUncleanScenario } from './nemesis.js';
 import { MetadataWatcher, type ViewChange } from './watcher.js';
 import { AssignedConsumer, GroupConsumer, ProducerWorker, kafkaClient } from './workload.js';
@@ -61,6 +67,7 @@ interface Settings {
   idempotence: Idempotence;
   unclean: boolean;
   scenario?: 'unclean-loss';
+  producer: 'kafkajs' | 'java';
   out?: string;
 }
 
@@ -74,6 +81,7 @@ function parseSettings(): Settings {
       idempotence: { type: 'string', default: 'both' },
       unclean: { type: 'boolean', default: false },
       scenario: { type: 'string' },
+      producer: { type: 'string', default: 'kafkajs' },
       out: { type: 'string' },
     },
   });
@@ -91,8 +99,11 @@ function parseSettings(): Settings {
     throw new Error(`--idempotence must be on, off or both, not ${values.idempotence}`);
   if (values.scenario !== undefined && values.scenario !== 'unclean-loss')
     throw new Error(`--scenario: unknown scenario ${values.scenario} (known: unclean-loss)`);
+  if (values.producer !== 'kafkajs' && values.producer !== 'java')
+    throw new Error(`--producer must be kafkajs or java, not ${values.producer}`);
   return {
     scenario: values.scenario as Settings['scenario'],
+    producer: values.producer,
     seed: values.seed === undefined ? randomInt(2 ** 31) : int('seed', values.seed, 0),
     runs: int('runs', values.runs, 1),
     durationS: int('duration', values.duration, 1),
@@ -111,6 +122,7 @@ function command(s: Settings, seed: number, runs: number): string {
     `--duration ${s.durationS}`,
     `--faults ${s.faults.join(',')}`,
     `--idempotence ${s.idempotence}`,
+    s.producer === 'java' ? '--producer java' : '',
     s.scenario ? `--scenario ${s.scenario}` : s.unclean ? '--unclean' : '',
   ]
     .filter(Boolean)
@@ -292,8 +304,10 @@ async function oneRun(s: Settings, run: number, seed: number): Promise<RunResult
     log(`cluster up, topic created in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
     const idem = (i: number) => s.idempotence === 'on' || (s.idempotence === 'both' && i === 0);
-    const producers = [0, 1].map(
-      (i) => new ProducerWorker(kafkaClient(cluster, `chaos-p${i}`), `p${i}`, idem(i), TOPIC, PARTITIONS, t0),
+    const producers: (ProducerWorker | JavaProducerWorker)[] = [0, 1].map((i) =>
+      s.producer === 'java'
+        ? new JavaProducerWorker(cluster.bootstraps, `p${i}`, idem(i), TOPIC, PARTITIONS, t0)
+        : new ProducerWorker(kafkaClient(cluster, `chaos-p${i}`), `p${i}`, idem(i), TOPIC, PARTITIONS, t0),
     );
     const assigned = new AssignedConsumer(cluster, TOPIC, PARTITIONS, t0);
     const group = new GroupConsumer(
@@ -580,8 +594,9 @@ async function main(): Promise<void> {
   console.log(`source: ${source}`);
   console.log(`replay: ${command(s, s.seed, s.runs)}`);
   console.log(
-    `settings: ${s.runs} run(s), ${s.durationS} s of faults [${s.faults.join(', ')}], idempotence ${s.idempotence}${s.unclean ? ', UNCLEAN elections, min.insync.replicas=1' : ''}`,
+    `settings: ${s.runs} run(s), ${s.durationS} s of faults [${s.faults.join(', ')}], ${s.producer} producers, idempotence ${s.idempotence}${s.unclean ? ', UNCLEAN elections, min.insync.replicas=1' : ''}`,
   );
+  if (s.producer === 'java') await ensureJavaProducerBuilt();
   const results: RunResult[] = [];
   for (let run = 0; run < s.runs; run++) {
     const r = await oneRun(s, run, (s.seed + run) >>> 0);
