@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -37,6 +38,28 @@ test('an unreadable checkpoint is reported and ignored (replicas start at 0)', a
       assert.equal(hw.size, 0, body);
       assert.equal(warnings.length, 1, body);
     }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a checkpoint write the disk refuses (ENOSPC) leaves the old checkpoint and no temp file', async (t) => {
+  if (!existsSync('/dev/full')) {
+    t.skip('no /dev/full to make a write fail with ENOSPC');
+    return;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-hw-'));
+  try {
+    await writeHighWatermarks(dir, [{ topic: 'orders', partition: 0, highWatermark: 42 }]);
+    // The temp file is opened with 'w', which follows a symlink: every write to it is ENOSPC.
+    await symlink('/dev/full', join(dir, `${HW_CHECKPOINT_FILE}.tmp`));
+    await assert.rejects(
+      writeHighWatermarks(dir, [{ topic: 'orders', partition: 0, highWatermark: 99 }]),
+      /ENOSPC/,
+    );
+    assert.equal(existsSync(join(dir, `${HW_CHECKPOINT_FILE}.tmp`)), false, 'the temp file is gone');
+    const hw = await readHighWatermarks(dir, () => assert.fail('the old checkpoint is readable'));
+    assert.equal(hw.get(partitionKey('orders', 0)), 42);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

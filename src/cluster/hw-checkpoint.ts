@@ -9,11 +9,12 @@
  * committed, and restarting from it is safe (the replica also caps it at its log end).
  *
  * Format (Kafka's): a version line `0`, a count line, then `topic partition offset` per line.
- * Written atomically (temp file, fsync, rename): a crash leaves the old or the new file. An
+ * Written atomically (temp file, fsync, rename): a crash, or a write the disk refuses (full), leaves
+ * the old or the new file, and a failed write removes its temp file. An
  * unreadable file is reported and ignored (the replicas then start at 0, as without it).
  */
 
-import { open, readFile, rename } from 'node:fs/promises';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const HW_CHECKPOINT_FILE = 'replication-offset-checkpoint';
@@ -63,12 +64,18 @@ export async function writeHighWatermarks(
   ].join('\n');
   const path = join(dataDir, HW_CHECKPOINT_FILE);
   const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w');
   try {
-    await fh.writeFile(`${body}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(`${body}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    // A full disk (ENOSPC): the old checkpoint is untouched; free what the temp file took.
+    await unlink(tmp).catch(() => {});
+    throw err;
   }
-  await rename(tmp, path);
 }

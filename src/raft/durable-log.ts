@@ -595,16 +595,22 @@ export class DurableRaftLog {
 
   private async replaceFile(name: string, content: Buffer): Promise<void> {
     const tmp = this.pathOf(`${name}.tmp`);
-    const f = await this.fs.open(tmp);
     try {
-      await f.truncate(0);
-      await f.append(content);
-      await f.datasync();
-      this.datasyncCount++;
-    } finally {
-      await f.close();
+      const f = await this.fs.open(tmp);
+      try {
+        await f.truncate(0);
+        await f.append(content);
+        await f.datasync();
+        this.datasyncCount++;
+      } finally {
+        await f.close();
+      }
+      await this.fs.rename(tmp, this.pathOf(name));
+    } catch (err) {
+      // The old file is untouched; do not keep holding the space a full disk lacks.
+      await this.fs.unlink(tmp).catch(() => {});
+      throw err;
     }
-    await this.fs.rename(tmp, this.pathOf(name));
     await this.fs.fsyncDir(this.dir);
   }
 
