@@ -6,7 +6,10 @@
  * - Appends go through `appendBatches`, which validates every batch (size, magic, CRC, producer
  *   sequence) before any byte reaches the log, so the log only ever holds valid batches.
  * - On this single-node broker the high watermark is the log end offset: a record is visible
- *   once written. acks=all waits for fsync (`log.flush()`, a group commit) before answering.
+ *   once written (to the page cache), and waiting long polls are woken then. acks=all waits for
+ *   fsync (`log.flush()`, a group commit) before answering, so a consumer may read a record before
+ *   its producer is acknowledged, and a power loss may take back a record a consumer has read
+ *   (as with Apache Kafka on one node; docs/benchmarks.md, 2026-12-07).
  * - Producer state is updated only after the log accepted the append, so a failed write never
  *   makes a retry look like a duplicate. A write the disk refuses (full disk, I/O error) is
  *   answered KAFKA_STORAGE_ERROR; the log has undone it (storage/partition-log.ts).
@@ -170,10 +173,14 @@ export class Partition {
     // one idempotent producer (Java's default is 5 in flight) are checked against each other's
     // sequences exactly as they were sent. The fsync stays outside so group commit still batches.
     const appended = await this.serialized(() => this.validateAndAppend(records));
+    // The records are readable from here on (the high watermark is the log end offset, which the
+    // append just moved), so long polls are woken now rather than after the fsync below: a fetch
+    // arriving at this moment would read them anyway, and a waiting consumer should not pay an
+    // fdatasync (and its thread-pool round trip) that only the producer's acknowledgement waits for.
+    if (!appended.duplicate) this.notifyWaiters();
     const flushMessages = Number(this.config['flush.messages']);
     // A duplicate waits for the fsync too: its original may still be in flight to disk.
     if (acks === -1 || flushMessages <= 1) await this.log.flush();
-    if (!appended.duplicate) this.notifyWaiters();
     return {
       baseOffset: appended.baseOffset,
       logAppendTimeMs: appended.logAppendTimeMs,
