@@ -290,6 +290,8 @@ export class ReplicatedPartition implements ReplicationHooks {
   }
 
   private flushRetry: NodeJS.Timeout | undefined;
+  /** The last failed write, named in the KAFKA_STORAGE_ERROR answers it causes. */
+  private lastWriteError: Error | undefined;
   private closed = false;
   private lastStorageErrorMs = Number.NEGATIVE_INFINITY;
   private storageErrorsSuppressed = 0;
@@ -323,6 +325,7 @@ export class ReplicatedPartition implements ReplicationHooks {
     this.reportStorageError(
       `log write failed at offset ${rewindTo}, retried ${this.replica.role === 'leader' ? 'with the next produce' : 'after a backoff'}: ${err.message}`,
     );
+    this.lastWriteError = err;
     this.partition.producers.truncateFrom(rewindTo);
     this.resolveFlushWaiters();
   }
@@ -351,7 +354,13 @@ export class ReplicatedPartition implements ReplicationHooks {
         if (!w) continue;
         this.waiting.delete(out.produceId);
         if (out.errorCode === ErrorCode.NONE) w.resolve();
-        else w.reject(new KafkaError(out.errorCode));
+        else
+          w.reject(
+            new KafkaError(
+              out.errorCode,
+              out.errorCode === ErrorCode.KAFKA_STORAGE_ERROR ? this.lastWriteError?.message : undefined,
+            ),
+          );
       } else {
         this.deps.sendAlterPartition(this, out.request);
       }
