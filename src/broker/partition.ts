@@ -104,6 +104,13 @@ export class Partition {
   private singleNodeLeaderEpoch = 0;
   /** Set by the cluster when this broker holds a replica of the partition. */
   replication: ReplicationHooks | undefined;
+  /**
+   * A cluster's replica (TopicManager.openReplica). Until the replica manager attaches
+   * `replication` (it first scans the log for its leader epochs) and after it detaches it, such a
+   * partition is nobody's leader here: it must not take writes as a single node would, stamped
+   * with epoch 0 and acknowledged alone (a restarted broker did exactly that in chaos run 20261207).
+   */
+  clusterReplica = false;
 
   constructor(
     readonly topic: string,
@@ -121,7 +128,7 @@ export class Partition {
   }
   /** Whether this broker serves produce and consumer fetches for the partition. */
   get isLeader(): boolean {
-    return this.replication ? this.replication.isLeader : true;
+    return this.replication ? this.replication.isLeader : !this.clusterReplica;
   }
   get logStartOffset(): number {
     return this.log.logStartOffset;
@@ -221,7 +228,10 @@ export class Partition {
     records: Buffer,
     replicatedAppend?: (records: Buffer) => number,
   ): Promise<{ baseOffset: number; logAppendTimeMs: number; duplicate: boolean }> {
-    if (this.replication && !this.replication.isLeader)
+    if (!this.isLeader) throw new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    // Replication attached or detached while this request queued behind others: the path chosen
+    // in appendBatches no longer fits; the client retries (the error is retriable).
+    if ((replicatedAppend === undefined) !== (this.replication === undefined))
       throw new KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER);
     const maxMessageBytes = Number(this.config['max.message.bytes']);
     const batches: { at: number; size: number }[] = [];

@@ -338,6 +338,8 @@ export class TopicManager implements TopicAdmin {
     const existing = topic.partitions[index];
     if (existing) return existing;
     const partition = await this.openPartition(topic.meta, index);
+    // Not a leader until the replica manager attaches its replication state.
+    partition.clusterReplica = true;
     topic.partitions[index] = partition;
     return partition;
   }

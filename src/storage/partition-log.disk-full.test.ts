@@ -299,6 +299,34 @@ describe('a full disk under PartitionLog', () => {
     await again.close();
   });
 
+  test('retention frees space on a full disk (the checkpoint is written once the segments are gone)', async () => {
+    const s = setup({ segmentBytes: 400, retentionBytes: 400 });
+    const log = await s.open();
+    const kept: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const b = batchOf(2);
+      await log.append(b.buf);
+      kept.push(...b.values);
+    }
+    assert.ok(log.segmentCount >= 4);
+    s.fs.capacityBytes = s.fs.usedBytes(); // completely full
+    await assertStorageError(log.append(batchOf(1).buf), 'ENOSPC');
+    const deleted = await log.applyRetention();
+    assert.ok(deleted > 0, 'retention deleted segments');
+    assert.ok(s.fs.freeBytes() > 0, 'and so freed space');
+    assert.equal(await readLogStartCheckpoint(s.fs, DIR, () => {}), log.logStartOffset);
+    const c = batchOf(1);
+    assert.equal((await log.append(c.buf)).baseOffset, 16);
+    await log.close();
+    const again = await s.open();
+    assert.equal(again.logStartOffset, log.logStartOffset);
+    assert.deepEqual(
+      (await readAll(again)).map((x) => x.value),
+      [...kept, ...c.values].slice(log.logStartOffset),
+    );
+    await again.close();
+  });
+
   test('a log start checkpoint that cannot be written leaves the old one and no temp file', async () => {
     const fs = new MemoryFileSystem();
     await fs.mkdir(DIR);

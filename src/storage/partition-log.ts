@@ -1010,11 +1010,19 @@ export class PartitionLog {
       }
       if (n === 0) return 0;
       const newStart = segs[n]!.baseOffset;
+      let checkpointed = true;
       if (newStart > this.logStartOffsetValue) {
         this.logStartOffsetValue = newStart;
-        await writeLogStartCheckpoint(this.fs, this.dir, newStart);
+        // newStart is a segment's base: once the segments below are gone, recovery finds it
+        // without the checkpoint. So a full disk, where the checkpoint cannot be written, must not
+        // stop retention from freeing space; it is written once the segments are gone.
+        checkpointed = await writeLogStartCheckpoint(this.fs, this.dir, newStart).then(
+          () => true,
+          () => false,
+        );
       }
       await this.removeSegments(segs.slice(0, n));
+      if (!checkpointed) await writeLogStartCheckpoint(this.fs, this.dir, this.logStartOffsetValue);
       return n;
     });
   }
