@@ -50,6 +50,7 @@ import {
 } from './errors.js';
 import { type LogFileSystem, NodeFileSystem } from './fs.js';
 import { type ReadBufferPool, fetchReadBuffers } from './read-buffer-pool.js';
+import { readSegmentRange } from './segment-read.js';
 import {
   ChunkedReader,
   INT32_MAX,
@@ -821,40 +822,16 @@ export class PartitionLog {
       let stop = false;
       for (let i = floorSegmentIndex(segs, offset); i < segs.length && !stop; i++) {
         const seg = segs[i]!;
-        const endBytes = seg.sizeBytes;
         if (seg.nextOffset <= next) continue;
-        const startPos = seg.offsetIndex.lookup(next - seg.baseOffset);
-        const chunkBytes = Math.min(Math.max(maxBytes - totalBytes + BATCH_HEADER_BYTES, 4096), 4 << 20);
-        const reader = new ChunkedReader(seg.file, endBytes, chunkBytes, this.readPool);
-        let rangeStart = -1;
-        let rangeEnd = -1;
-        for await (const b of scanHeaders(reader, startPos, endBytes, seg.logPath)) {
-          const lastOffset = b.header.baseOffset + b.header.lastOffsetDelta;
-          if (lastOffset < next) continue;
-          if (b.header.baseOffset >= maxOffset) {
-            stop = true;
-            break;
-          }
-          const pendingBytes = rangeStart < 0 ? 0 : rangeEnd - rangeStart;
-          const taken = totalBytes + pendingBytes;
-          if (taken + b.sizeBytes > maxBytes && !(minOneBatch && taken === 0)) {
-            stop = true;
-            break;
-          }
-          if (rangeStart < 0) rangeStart = b.position;
-          rangeEnd = b.position + b.sizeBytes;
-          next = lastOffset + 1;
-          if (taken + b.sizeBytes >= maxBytes) {
-            stop = true;
-            break;
-          }
-        }
-        if (rangeStart >= 0) {
-          const got = await reader.get(rangeStart, rangeEnd - rangeStart);
-          if (!got) throw new StorageIoError(`${seg.logPath} shrank during a read`);
-          parts.push(got.buf.subarray(got.at, got.at + rangeEnd - rangeStart));
-          totalBytes += rangeEnd - rangeStart;
-        }
+        const r = await readSegmentRange(
+          seg,
+          { next, maxOffset, maxBytes, totalBytes, minOneBatch },
+          this.readPool,
+        );
+        parts.push(...r.parts);
+        totalBytes += r.bytes;
+        next = r.next;
+        stop = r.stop;
       }
       if (parts.length <= 1) return { records: parts[0] ?? EMPTY, nextOffset: next };
       const records = Buffer.concat(parts);
