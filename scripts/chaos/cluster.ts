@@ -14,11 +14,14 @@
  * proxies too (they are never cut); the harness's probes go straight to each node's own port.
  */
 
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ApiKey } from '../../src/protocol/generated/index.js';
 import { BrokerProcess, freePort } from '../../test/helpers/broker-process.js';
 import { listOffsetFull, readPartition } from '../../test/helpers/read-partition.js';
 import { WireClient } from '../../test/helpers/wire-client.js';
 import type { FinalRecord } from './checker.js';
+import { NodeDisk } from './disk.js';
 import { PartitionProxy, nodeSourceIp } from './proxy.js';
 
 export const NODES = 3;
@@ -77,12 +80,15 @@ export class ChaosCluster {
     readonly proxy: PartitionProxy,
     /** Each node's advertised (proxied) Kafka port. */
     private readonly proxyPorts: number[],
+    /** Each node's own tmpfs, when the run injects full disks. */
+    private readonly disks: NodeDisk[],
   ) {
     this.state = nodes.map(() => 'running');
     this.earlierOutput = nodes.map(() => '');
   }
 
-  static async start(clusterId: string): Promise<ChaosCluster> {
+  /** `disks`: give every node a tmpfs of its own of this many bytes (for the disk fault). */
+  static async start(clusterId: string, opts: { diskBytes?: number } = {}): Promise<ChaosCluster> {
     // Per node: its Kafka port, its controller port, and the proxy ports in front of each.
     const ports = await Promise.all(Array.from({ length: NODES * 4 }, () => freePort()));
     const kafkaPort = (i: number) => ports[i]!;
@@ -101,12 +107,18 @@ export class ChaosCluster {
       ',',
     );
     const common = [`controller.quorum.voters=${voters}`, `cluster.id=${clusterId}`, ...FAST_FAILOVER];
+    const disks: NodeDisk[] = [];
+    if (opts.diskBytes !== undefined) {
+      for (let i = 0; i < NODES; i++)
+        disks.push(NodeDisk.mount(join(tmpdir(), `sluice-chaos-disk-${clusterId}-${i + 1}`), opts.diskBytes));
+    }
     // Started together: a node waits for a quorum, so starting them one by one would serialise
     // three elections' worth of waiting.
     const nodes = await Promise.all(
       Array.from({ length: NODES }, (_, i) =>
         BrokerProcess.start({
           port: kafkaPort(i),
+          dataDir: disks[i]?.dataDir,
           set: [
             ...common,
             `node.id=${i + 1}`,
@@ -121,6 +133,7 @@ export class ChaosCluster {
       nodes,
       proxy,
       Array.from({ length: NODES }, (_, i) => kafkaProxy(i)),
+      disks,
     );
   }
 
@@ -144,6 +157,17 @@ export class ChaosCluster {
 
   healNetwork(): void {
     this.proxy.heal();
+  }
+
+  /** Fills node `id`'s disk; returns the bytes it took. */
+  async fillDisk(id: number): Promise<number> {
+    const d = this.disks[id - 1];
+    if (!d) throw new Error('this cluster was started without disks of its own (diskBytes)');
+    return d.fill();
+  }
+
+  async freeDisk(id: number): Promise<void> {
+    await this.disks[id - 1]?.free();
   }
 
   node(id: number): BrokerProcess {
@@ -183,6 +207,7 @@ export class ChaosCluster {
   /** Removes every network partition, resumes every paused node and restarts every dead one. */
   async heal(): Promise<void> {
     this.proxy.heal();
+    for (const d of this.disks) await d.free();
     for (let id = 1; id <= NODES; id++) {
       const n = this.node(id);
       if (this.state[id - 1] === 'paused') this.resume(id);
@@ -327,5 +352,6 @@ export class ChaosCluster {
       }),
     );
     await this.proxy.closeAll();
+    for (const d of this.disks) d.unmount();
   }
 }

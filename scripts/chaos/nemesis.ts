@@ -20,6 +20,10 @@
  *   node's disk (cut its tail off at a random point, or flip one bit in its last 4 KiB), then
  *   restart. Recovery must drop the damaged batches and the replica must fetch them again; the
  *   other replicas still hold every acknowledged record.
+ * - disk: fill the node's own tmpfs (disk.ts) until writes fail with ENOSPC, free it when the
+ *   fault heals. Its partitions refuse writes (KAFKA_STORAGE_ERROR) and its followers stop
+ *   advancing meanwhile; if its metadata log write fails the node stops (as Kafka does), and the
+ *   harness restarts it once the disk has room again, as a supervisor would.
  */
 
 import { readdir, stat, truncate } from 'node:fs/promises';
@@ -28,7 +32,9 @@ import { join } from 'node:path';
 import type { Prng } from '../../src/sim/prng.js';
 import { type ChaosCluster, NODES, sleep } from './cluster.js';
 
-export const FAULT_KINDS = ['kill', 'pause', 'partition', 'corrupt'] as const;
+export const FAULT_KINDS = ['kill', 'pause', 'partition', 'corrupt', 'disk'] as const;
+/** `disk` needs root (a tmpfs per node), so it is only run when asked for. */
+export const DEFAULT_FAULTS = ['kill', 'pause', 'partition', 'corrupt'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 const GAP_MS_MIN = 1_000;
@@ -179,6 +185,9 @@ export async function runNemesis(
         case 'pause':
           cluster.pause(node);
           break;
+        case 'disk':
+          ev.detail = `filled its disk (${((await cluster.fillDisk(node)) / 2 ** 20).toFixed(0)} MiB)`;
+          break;
         case 'partition': {
           if (f.shape === 'a') cluster.isolate(node);
           else cluster.cut(node, ((node - 1 + f.other) % NODES) + 1);
@@ -198,6 +207,16 @@ export async function runNemesis(
         healed = `restarted (ready in ${secs(ev.restartMs)} s)`;
       } else if (f.kind === 'pause') {
         cluster.resume(node);
+      } else if (f.kind === 'disk') {
+        await cluster.freeDisk(node);
+        healed = 'has disk space again';
+        if (!cluster.node(node).running) {
+          const t = Date.now();
+          await cluster.restart(node);
+          ev.restartMs = Date.now() - t;
+          ev.detail += '; the node had stopped (fatal: metadata log not writable), restarted';
+          healed += `; it had stopped, restarted (ready in ${secs(ev.restartMs)} s)`;
+        }
       } else {
         cluster.healNetwork();
         healed = 'reconnected';

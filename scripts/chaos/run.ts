@@ -15,8 +15,8 @@
  *   --seed N              base seed (default: random); run k uses seed N + k and prints its replay
  *   --runs R              runs (default 1)
  *   --duration S          seconds of faults per run (default 60)
- *   --faults K,K          fault kinds among kill, pause, partition, corrupt (default all; see
- *                         nemesis.ts)
+ *   --faults K,K          fault kinds among kill, pause, partition, corrupt, disk (default all
+ *                         but disk, which needs root to mount a tmpfs per node; see nemesis.ts)
  *   --idempotence on|off|both   on: both producers idempotent; off: neither; both (default): p0
  *                         idempotent, p1 not
  *   --unclean             topic with unclean.leader.election.enable=true, min.insync.replicas=1
@@ -45,7 +45,14 @@ import { Prng } from '../../src/sim/prng.js';
 import { type FinalRecord, type History, type Report, type SendRecord, check, failures } from './checker.js';
 import { ChaosCluster, NODES, sleep, withTimeout } from './cluster.js';
 import { JavaProducerWorker, ensureJavaProducerBuilt } from './java-producer.js';
-import { FAULT_KINDS, type FaultEvent, type FaultKind, runNemesis, runUncleanScenario } from './nemesis.js';
+import {
+  DEFAULT_FAULTS,
+  FAULT_KINDS,
+  type FaultEvent,
+  type FaultKind,
+  runNemesis,
+  runUncleanScenario,
+} from './nemesis.js';
 import { MetadataWatcher, type ViewChange } from './watcher.js';
 import { AssignedConsumer, GroupConsumer, ProducerWorker, kafkaClient } from './workload.js';
 
@@ -54,6 +61,8 @@ const PARTITIONS = 3;
 const HEAL_TIMEOUT_MS = 60_000;
 const CATCH_UP_TIMEOUT_MS = 30_000;
 const WARM_UP_MS = 2_000;
+/** Each node's tmpfs when the disk fault is on. */
+const DISK_BYTES = 256 * 2 ** 20;
 /** Reads of every partition at most, a second apart, until the high watermarks stop moving. */
 const DRAIN_ROUNDS_MAX = 10;
 
@@ -77,7 +86,7 @@ function parseSettings(): Settings {
       seed: { type: 'string' },
       runs: { type: 'string', default: '1' },
       duration: { type: 'string', default: '60' },
-      faults: { type: 'string', default: FAULT_KINDS.join(',') },
+      faults: { type: 'string', default: DEFAULT_FAULTS.join(',') },
       idempotence: { type: 'string', default: 'both' },
       unclean: { type: 'boolean', default: false },
       scenario: { type: 'string' },
@@ -270,7 +279,10 @@ async function oneRun(s: Settings, run: number, seed: number): Promise<RunResult
   console.log(`\n=== run ${run + 1}/${s.runs}: seed ${seed}`);
   console.log(`  replay: ${result.replay}`);
   const t0 = Date.now();
-  const cluster = await ChaosCluster.start(`chaos-${seed}`);
+  const cluster = await ChaosCluster.start(
+    `chaos-${seed}`,
+    s.faults.includes('disk') ? { diskBytes: DISK_BYTES } : {},
+  );
   current = cluster;
   result.build = basename(cluster.nodes[0]!.buildDir);
   try {
@@ -470,8 +482,8 @@ function metrics(r: RunResult): [string, string][] {
     ['reads assigned / group', `${r.consumers.assigned.reads} / ${r.consumers.group.reads}`],
     ['records in final read', n(rep?.finalRecords)],
     [
-      'faults kill / pause / partition / corrupt',
-      `${r.faultCounts.kill ?? 0} / ${r.faultCounts.pause ?? 0} / ${r.faultCounts.partition ?? 0} / ${r.faultCounts.corrupt ?? 0}`,
+      'faults kill / pause / partition / corrupt / disk',
+      `${r.faultCounts.kill ?? 0} / ${r.faultCounts.pause ?? 0} / ${r.faultCounts.partition ?? 0} / ${r.faultCounts.corrupt ?? 0} / ${r.faultCounts.disk ?? 0}`,
     ],
     ['group joins', String(r.consumers.group.joins)],
     ['smallest ISR seen', String(r.elections.minIsrSize)],
@@ -536,7 +548,7 @@ function printRun(r: RunResult): void {
     show('gaps in the final read', rep.finalGaps);
     if (rep.duplicatesNonIdempotent > 0)
       console.log(
-        '  note: duplicates of a non-idempotent producer are expected: kafkajs retries a request whose' +
+        '  note: duplicates of a non-idempotent producer are expected: the client retries a request whose' +
           ' response was lost, and without producer ids the broker cannot tell the retry from new data.',
       );
   }

@@ -52,11 +52,21 @@ export class Broker {
   /** The address actually bound (port 0 in tests picks a free one). */
   address = { host: '', port: 0 };
   metricsAddress: { host: string; port: number } | null = null;
+  /**
+   * Resolves (never rejects) when this node can no longer run safely: in a cluster, its metadata
+   * log could not be written (a full or failing disk). The process should stop, as Kafka does
+   * when its metadata log dir fails; `sluice start` does.
+   */
+  readonly fatal: Promise<Error>;
+  private resolveFatal: (err: Error) => void = () => {};
 
   constructor(
     readonly config: BrokerConfig,
     readonly log: Logger = consoleLogger,
   ) {
+    this.fatal = new Promise<Error>((resolve) => {
+      this.resolveFatal = resolve;
+    });
     this.topics = new TopicManager(config, log);
     this.groupLog = new TopicGroupLog(this.topics, config.offsetsTopicNumPartitions);
     this.groups = new GroupCoordinator({
@@ -147,6 +157,7 @@ export class Broker {
         topics: this.topics,
         logger: this.log,
         advertised: () => this.advertised,
+        onFatal: (err) => this.resolveFatal(err),
         onOffsetsLeadership: (partition, leader, leaderEpoch) => {
           if (leader) {
             this.groups.becomeCoordinator(partition, leaderEpoch).catch((err: unknown) => {

@@ -140,19 +140,30 @@ export async function runStart(opts: StartOptions): Promise<number> {
       elapsedMs: performance.now() - t0,
     }),
   );
-  await new Promise<void>((resolve) => {
+  return await new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (sig: string) => {
+    const stop = (why: string, code: number) => {
       if (stopping) return;
       stopping = true;
-      console.log(`[sluice] ${sig}: stopping`);
-      broker.stop().then(resolve, (err: unknown) => {
-        console.error(`[sluice] stop failed: ${(err as Error).message}`);
-        resolve();
-      });
+      console.log(`[sluice] ${why}: stopping`);
+      // A node whose disk failed may not complete a controlled shutdown; do not wait forever.
+      const timer = setTimeout(() => resolve(code), code === 0 ? 60_000 : 5_000);
+      timer.unref();
+      broker.stop().then(
+        () => resolve(code),
+        (err: unknown) => {
+          console.error(`[sluice] stop failed: ${(err as Error).message}`);
+          resolve(code);
+        },
+      );
     };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT', 0));
+    process.on('SIGTERM', () => stop('SIGTERM', 0));
+    void broker.fatal.then((err) => {
+      console.error(
+        `[sluice] FATAL: the metadata log under ${cfg.dataDir} cannot be written (${err.message}). This node cannot take part in the cluster safely. Free space or fix the disk, then start it again; the other nodes keep the cluster running meanwhile.`,
+      );
+      stop('fatal error', 1);
+    });
   });
-  return 0;
 }

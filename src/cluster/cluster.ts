@@ -33,6 +33,8 @@ export interface ClusterDeps {
   readonly logger: Logger;
   readonly advertised: () => { host: string; port: number };
   readonly onOffsetsLeadership: (partition: number, leader: boolean, leaderEpoch: number) => void;
+  /** This node's metadata quorum member failed for good (MetadataQuorumOptions.onFatal). */
+  readonly onFatal?: (err: Error) => void;
 }
 
 /** Every node derives the same cluster id from the voter list when none is configured. */
@@ -62,6 +64,7 @@ export class Cluster {
       clusterId: deps.clusterId,
       electionTimeoutMs: c.controllerQuorumElectionTimeoutMs,
       localAddress: c.localAddress,
+      onFatal: deps.onFatal,
       logger: deps.logger,
       controller: {
         sessionTimeoutMs: c.brokerSessionTimeoutMs,

@@ -38,6 +38,11 @@ export interface MetadataQuorumOptions {
   readonly controllerTickMs?: number;
   /** node.local.address: the local IP of Raft connections to the other voters. */
   readonly localAddress?: string;
+  /**
+   * The metadata log could not be written or read (full or failing disk): this node's Raft member
+   * has stopped. Kafka stops a broker whose metadata log dir fails; so does `sluice start`.
+   */
+  readonly onFatal?: (err: Error) => void;
 }
 
 export type DeltaListener = (delta: MetadataDelta, image: MetadataImage) => void;
@@ -107,9 +112,10 @@ export class MetadataQuorum {
         this.activationIndex = Number.POSITIVE_INFINITY;
       }
     });
-    this.driver.on('fatal', (err) =>
-      o.logger.error(`raft: fatal: ${err.message}; this node stops serving metadata`),
-    );
+    this.driver.on('fatal', (err) => {
+      o.logger.error(`raft: fatal: ${err.message}; this node stops serving metadata`);
+      o.onFatal?.(err);
+    });
     this.tickTimer = setInterval(() => this.tick(), TICK_MS);
     this.tickTimer.unref();
   }
