@@ -30,7 +30,6 @@ import {
 import { CorruptSegmentError, isNotFound } from './errors.js';
 import type { LogFile, LogFileSystem } from './fs.js';
 import { OffsetIndex, TimeIndex } from './indexes.js';
-import type { ReadBufferPool } from './read-buffer-pool.js';
 
 export const INT32_MAX = 0x7fffffff;
 const RECOVERY_CHUNK_BYTES = 1 << 20;
@@ -52,20 +51,26 @@ export interface ScannedBatch {
  * never past `endBytes` (the committed size). Scans of headers thus cost one read per chunk, or
  * one small read per batch when batches are larger than a chunk.
  *
- * With a `pool`, chunks of at least `pool.minBytes` are read into buffers leased from it (see
- * read-buffer-pool.ts for who releases them); a chunk replaced by a later read is simply dropped.
+ * The chunk buffer is reused: a read that does not fit the cached chunk overwrites it (when the
+ * file supports readInto and the buffer is large enough), so a scan of a 1 GiB segment allocates
+ * one buffer, not one per chunk. A view returned by `get` is therefore valid only until the next
+ * `get`; callers copy or parse what they need first.
  */
 export class ChunkedReader {
   private buf: Buffer = EMPTY;
   private bufStart = 0;
+  /** The buffer chunks are read into (its first buf.length bytes are the cached chunk). */
+  private own: Buffer = EMPTY;
   constructor(
     private readonly file: LogFile,
     private readonly endBytes: number,
     private readonly chunkBytes: number,
-    private readonly pool: ReadBufferPool | null = null,
   ) {}
 
-  /** `buf[at, at+len)` holds file bytes `[pos, pos+len)`; null if that range is past the end. */
+  /**
+   * `buf[at, at+len)` holds file bytes `[pos, pos+len)` until the next call; null if that range is
+   * past the end.
+   */
   async get(pos: number, len: number): Promise<{ buf: Buffer; at: number } | null> {
     if (pos + len > this.endBytes) return null;
     if (pos >= this.bufStart && pos + len <= this.bufStart + this.buf.length) {
@@ -73,9 +78,11 @@ export class ChunkedReader {
     }
     const want = Math.min(Math.max(len, this.chunkBytes), this.endBytes - pos);
     let b: Buffer;
-    if (this.pool && want >= this.pool.minBytes && this.file.readInto) {
-      const leased = this.pool.acquire(want);
-      b = leased.subarray(0, await this.file.readInto(leased, pos, want));
+    if (this.file.readInto) {
+      if (this.own.length < want) this.own = Buffer.allocUnsafeSlow(Math.max(want, this.chunkBytes));
+      // Forget the cached chunk first: its bytes are about to be overwritten.
+      this.buf = EMPTY;
+      b = this.own.subarray(0, await this.file.readInto(this.own, pos, want));
     } else {
       b = await this.file.read(pos, want);
     }
@@ -318,7 +325,8 @@ export class LogSegment {
         reason = `invalid batch at position ${pos}: ${(err as Error).message}`;
         break;
       }
-      const header = readBatchHeader(head.buf, head.at);
+      // `whole` may have re-read the chunk, which invalidates `head`'s view: parse from `whole`.
+      const header = readBatchHeader(whole.buf, whole.at);
       // Compaction leaves gaps (removed records), so a batch may start past nextOffset, never before.
       if (header.baseOffset < this.nextOffset || (contiguous && header.baseOffset !== this.nextOffset)) {
         reason = `batch at position ${pos} has baseOffset ${header.baseOffset}, expected ${contiguous ? '' : 'at least '}${this.nextOffset}`;
