@@ -164,6 +164,8 @@ export async function runStart(opts: StartOptions): Promise<number> {
         `[sluice] FATAL: the metadata log under ${cfg.dataDir} cannot be written (${err.message}). This node cannot take part in the cluster safely. Free space or fix the disk, then start it again; the other nodes keep the cluster running meanwhile.`,
       );
       stop('fatal error', 1);
+      // Whatever a failed disk left pending must not keep a node that has to stop alive.
+      setTimeout(() => process.exit(1), 10_000).unref();
     });
   });
 }

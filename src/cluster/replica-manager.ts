@@ -51,6 +51,7 @@ export interface ReplicaManagerOptions {
 }
 
 const TICK_MS = 100;
+const RETRY_MS = 1_000;
 
 export class ReplicaManager {
   private readonly replicas = new Map<string, ReplicatedPartition>();
@@ -70,6 +71,7 @@ export class ReplicaManager {
     this.checkpointed = await readHighWatermarks(this.o.dataDir, (m) => this.o.logger.warn(m));
     this.timer = setInterval(() => {
       for (const rp of this.replicas.values()) rp.tick();
+      this.retryFailed();
     }, TICK_MS);
     this.timer.unref();
     this.checkpointTimer = setInterval(
@@ -142,6 +144,49 @@ export class ReplicaManager {
     return this.chain;
   }
 
+  /**
+   * Partitions whose metadata could not be applied (opening the replica failed: a full or failing
+   * disk). One failure must not stop the others of the delta, and the partition must not be left
+   * behind once the disk recovers: they are retried from the current image every second.
+   */
+  private readonly failed = new Map<string, { topicId: string; partition: number }>();
+  private lastRetryMs = 0;
+
+  private async applyOrRetryLater(t: TopicImage, m: PartitionMeta): Promise<void> {
+    const k = partitionKey(t.name, m.partition);
+    const name = `${t.name}-${m.partition}`;
+    try {
+      await this.applyPartition(t, m);
+      if (this.failed.delete(k)) this.o.logger.info(`${name}: its metadata applied after all`);
+    } catch (err) {
+      if (!this.failed.has(k))
+        this.o.logger.error(
+          `${name}: applying its metadata failed (${(err as Error).message}); retrying every second`,
+        );
+      this.failed.set(k, { topicId: t.topicId, partition: m.partition });
+    }
+  }
+
+  private retryFailed(): void {
+    const now = Date.now();
+    if (this.failed.size === 0 || !this.caughtUp || now - this.lastRetryMs < RETRY_MS) return;
+    this.lastRetryMs = now;
+    const run = async () => {
+      const image = this.image;
+      if (this.stopped || !image) return;
+      for (const [k, f] of [...this.failed]) {
+        const t = image.topicById(f.topicId);
+        const m = t?.partitions[f.partition];
+        if (!t || !m) this.failed.delete(k);
+        else await this.applyOrRetryLater(t, m);
+      }
+      this.reconcileFetchers();
+    };
+    this.chain = this.chain.then(run, run).catch((err: unknown) => {
+      this.o.logger.error(`retrying metadata for replicas failed: ${(err as Error).stack ?? err}`);
+    });
+  }
+
   private async apply(delta: MetadataDelta, image: MetadataImage): Promise<void> {
     if (this.stopped) return;
     for (const t of delta.topicsRemoved) await this.removeTopic(t);
@@ -154,7 +199,7 @@ export class ReplicaManager {
       const t = image.topicById(current.topicId);
       if (!t) continue;
       this.o.topics.syncClusterTopic(topicMeta(t));
-      await this.applyPartition(t, current);
+      await this.applyOrRetryLater(t, current);
     }
     this.reconcileFetchers();
   }
