@@ -35,3 +35,4 @@ export {
 export { LOG_START_OFFSET_CHECKPOINT } from './checkpoint.js';
 export { segmentFileName } from './segment.js';
 export { ReadBufferPool, fetchReadBuffers } from './read-buffer-pool.js';
+export { TailCacheBudget, defaultTailCacheBudget } from './tail-cache.js';

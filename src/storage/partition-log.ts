@@ -60,6 +60,7 @@ import {
   segmentFileName,
   unlinkIfExists,
 } from './segment.js';
+import { TailCache, type TailCacheBudget, defaultTailCacheBudget } from './tail-cache.js';
 
 export interface LogConfig {
   /** Roll when the active segment would exceed this many bytes (max 2^31-1: positions are int32). */
@@ -113,6 +114,11 @@ export interface PartitionLogDeps {
    * the network layer releases after writing them); null allocates a fresh buffer per read.
    */
   readPool?: ReadBufferPool | null;
+  /**
+   * The memory budget of the in-memory copy of the newest batches that serves reads at the log
+   * end (default: the process-wide defaultTailCacheBudget); null keeps no such copy.
+   */
+  tailCache?: TailCacheBudget | null;
 }
 
 export interface AppendOptions {
@@ -242,6 +248,8 @@ export class PartitionLog {
   private nextSync: Promise<void> | null = null;
 
   private cleaner: LogCleaner | null = null;
+  /** The newest batches, for reads at the log end (see tail-cache.ts for what keeps it right). */
+  private readonly tail: TailCache | null;
 
   /**
    * The base offset of the append in progress (null when none). Until it completes, logEndOffset
@@ -269,7 +277,9 @@ export class PartitionLog {
     clock: Clock,
     logger: StorageLogger,
     private readonly readPool: ReadBufferPool | null,
+    tailBudget: TailCacheBudget | null,
   ) {
+    this.tail = tailBudget ? new TailCache(tailBudget) : null;
     this.dir = dir;
     this.cfg = cfg;
     this.fs = fs;
@@ -291,6 +301,7 @@ export class PartitionLog {
       deps.clock ?? systemClock,
       deps.logger ?? { warn: (msg) => console.warn(msg) },
       deps.readPool === undefined ? fetchReadBuffers : deps.readPool,
+      deps.tailCache === undefined ? defaultTailCacheBudget : deps.tailCache,
     );
     await log.recover();
     return log;
@@ -669,6 +680,14 @@ export class PartitionLog {
       }
       // Segments sealed by a roll were synced; now that the append stands they count as flushed.
       if (sealedUpTo > this.flushedOffsetValue) this.flushedOffsetValue = sealedUpTo;
+      if (this.tail) {
+        let base = baseOffset;
+        for (const span of spans) {
+          const last = base + span.lastOffsetDelta;
+          this.tail.add(base, last, batches.subarray(span.at, span.at + span.sizeBytes));
+          base = last + 1;
+        }
+      }
       return {
         baseOffset,
         lastOffset: this.logEndOffset - 1,
@@ -815,6 +834,9 @@ export class PartitionLog {
         throw new OffsetOutOfRangeError(offset, logStartOffset, logEndOffset);
       }
       if (offset === logEndOffset || offset >= maxOffset) return { records: EMPTY, nextOffset: offset };
+      // A consumer at (or near) the end: the newest batches are in memory.
+      const cached = this.tail?.read(offset, maxBytes, minOneBatch, maxOffset, logEndOffset, this.readPool);
+      if (cached) return cached;
       const segs = this.segments;
       const parts: Buffer[] = [];
       let totalBytes = 0;
@@ -933,6 +955,7 @@ export class PartitionLog {
         throw new OffsetOutOfRangeError(offset, this.logStartOffsetValue, this.logEndOffset);
       }
       if (offset <= this.logStartOffsetValue) return this.logStartOffsetValue;
+      this.tail?.clear();
       this.logStartOffsetValue = offset;
       await writeLogStartCheckpoint(this.fs, this.dir, offset);
       await this.deleteSegmentsBelow(offset);
@@ -952,6 +975,7 @@ export class PartitionLog {
   /** Removes segments from view first, then waits for readers that may hold them, then unlinks. */
   private async removeSegments(removed: LogSegment[]): Promise<void> {
     if (removed.length === 0) return;
+    this.tail?.clear();
     const gone = new Set(removed);
     this.segments = this.segments.filter((s) => !gone.has(s));
     for (const s of removed) this.dirty.delete(s);
@@ -1016,6 +1040,7 @@ export class PartitionLog {
       // Best effort: a failure is retried before the next append, which needs it.
       await this.repairTail().catch(() => undefined);
       if (offset >= this.logEndOffset) return;
+      this.tail?.clear();
       let lift!: () => void;
       this.readBarrier = new Promise<void>((resolve) => {
         lift = resolve;
@@ -1058,6 +1083,7 @@ export class PartitionLog {
   /** Deletes every segment and starts an empty one at `offset`, which becomes logStartOffset. */
   private async truncateFullyAndStartAt(offset: number): Promise<void> {
     const old = [...this.segments];
+    this.tail?.clear();
     this.segments = [];
     for (const s of old) this.dirty.delete(s);
     await this.quiesce();
@@ -1113,6 +1139,7 @@ export class PartitionLog {
       const swapPath = `${cleaned.logPath}${SWAP_SUFFIX}`;
       await this.fs.rename(cleanedPath, swapPath);
       await this.fs.fsyncDir(this.dir);
+      this.tail?.clear();
       this.segments = [...segs.slice(0, i), cleaned, ...segs.slice(i + old.length)];
       await this.quiesce();
       for (const s of old) await s.deleteFiles(this.fs);
@@ -1135,6 +1162,7 @@ export class PartitionLog {
       if (this.closed) return;
       await this.repairTail().catch(() => undefined); // else recovery cuts the tail on open
       this.closed = true;
+      this.tail?.clear();
       await this.quiesce();
       for (const s of this.segments) await s.close();
     });
