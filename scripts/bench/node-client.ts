@@ -18,9 +18,12 @@
  *   up to 1 MiB (Kafka's max.partition.fetch.bytes; COUNT/max_messages of 1 MiB for the others).
  * e2e: a consumer follows the log while a producer sends R records/s for S seconds, each stamped
  *   with its scheduled send time; latency is receipt minus scheduled time (so a stalled producer
- *   counts too), the first W seconds excluded.
+ *   counts too), the first W seconds excluded. `extra` reports this process's own event-loop delay
+ *   over the measured part (loopDelayP50Ms/P99Ms/MaxMs): the share of a latency percentile that
+ *   the load generator, not the broker, is responsible for.
  */
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { ToolResult } from './java-tools.js';
 import { MiB, percentile } from './lib.js';
@@ -162,6 +165,24 @@ async function paced(total: number, send: (first: number, count: number, t0: num
   }
 }
 
+/** This process's event-loop delay, sampled every 1 ms, from `start()` on. */
+class LoopDelay {
+  private readonly h = monitorEventLoopDelay({ resolution: 1 });
+  start(): void {
+    this.h.reset();
+    this.h.enable();
+  }
+  stats(): Record<string, number> {
+    this.h.disable();
+    const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+    return {
+      loopDelayP50Ms: ms(this.h.percentile(50)),
+      loopDelayP99Ms: ms(this.h.percentile(99)),
+      loopDelayMaxMs: ms(this.h.max),
+    };
+  }
+}
+
 class LatencyRecorder {
   readonly lat: Float64Array;
   n = 0;
@@ -257,6 +278,8 @@ async function kafkajsRun(): Promise<ToolResult> {
   const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
   await producer.connect();
   const t0 = performance.now();
+  const loop = new LoopDelay();
+  setTimeout(() => loop.start(), warmupSeconds * 1000);
   let failed: unknown;
   await paced(total, (first, count, start) => {
     const messages = [];
@@ -269,9 +292,10 @@ async function kafkajsRun(): Promise<ToolResult> {
   await waitUntil(() => rec.done() || failed !== undefined, 120_000, 'e2e records');
   if (failed) throw failed;
   const elapsed = (performance.now() - t0) / 1000;
+  const extra = loop.stats();
   await producer.disconnect();
   await consumer.disconnect();
-  return result(rec.received, elapsed, rec.lat.subarray(0, rec.n));
+  return result(rec.received, elapsed, rec.lat.subarray(0, rec.n), extra);
 }
 
 // ---------------------------------------------------------------- Sluice's own client
