@@ -27,6 +27,12 @@ export class BrokerMetrics implements DispatchObserver {
   private readonly bytesIn: Counter;
   private readonly bytesOut: Counter;
   private readonly latency: Histogram<'api'>;
+  /**
+   * The labelled children used on the request path, by api key (and error code): prom-client
+   * hashes a label object on every inc/observe otherwise.
+   */
+  private readonly requestChildren = new Map<number, { inc(): void }>();
+  private readonly latencyChildren = new Map<number, { observe(v: number): void }>();
   private server?: http.Server;
 
   constructor(source: MetricsSource) {
@@ -90,11 +96,22 @@ export class BrokerMetrics implements DispatchObserver {
     bytesIn: number,
     bytesOut: number,
   ): void {
-    const api = ApiKey[apiKey] ?? String(apiKey);
-    this.requests.inc({ api, error: errorCode === null ? 'NONE' : errorName(errorCode) });
+    const api = () => ApiKey[apiKey] ?? String(apiKey);
+    const key = apiKey * 0x20000 + (errorCode === null ? 0x10000 : errorCode & 0xffff);
+    let requests = this.requestChildren.get(key);
+    if (!requests) {
+      requests = this.requests.labels(api(), errorCode === null ? 'NONE' : errorName(errorCode));
+      this.requestChildren.set(key, requests);
+    }
+    requests.inc();
     this.bytesIn.inc(bytesIn);
     this.bytesOut.inc(bytesOut);
-    this.latency.observe({ api }, durationMs / 1000);
+    let latency = this.latencyChildren.get(apiKey);
+    if (!latency) {
+      latency = this.latency.labels(api());
+      this.latencyChildren.set(apiKey, latency);
+    }
+    latency.observe(durationMs / 1000);
   }
 
   listen(port: number, host: string): Promise<{ host: string; port: number }> {
