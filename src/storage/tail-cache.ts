@@ -12,8 +12,9 @@
  *   hand their buffer over and never write to it again. Reads copy out of the entries, so nothing
  *   a reader does can reach the cache.
  * - Memory: at most `perLogBytes` per log and `limitBytes` for all logs sharing a budget; the cache
- *   of the log appended to least recently is dropped first. (An entry may keep alive a larger
- *   buffer it is a view of, e.g. the network read that carried the request.)
+ *   of the log appended to least recently is dropped first. An entry is charged for the whole
+ *   ArrayBuffer its bytes view (the socket read or the frame that carried the request, which the
+ *   entry keeps alive), so the limits bound real memory; views sharing one are charged twice.
  */
 
 import type { ReadBufferPool } from './read-buffer-pool.js';
@@ -22,6 +23,8 @@ interface Entry {
   base: number;
   last: number;
   bytes: Buffer;
+  /** Memory the entry keeps alive: the whole ArrayBuffer `bytes` views (at least its length). */
+  cost: number;
 }
 
 /** Shared memory limit of the tail caches of many logs (one per broker process by default). */
@@ -80,16 +83,17 @@ export class TailCache {
 
   /** Records a batch just appended (at the log end). */
   add(base: number, last: number, bytes: Buffer): void {
-    if (bytes.length > this.budget.perLogBytes || bytes.length > this.budget.limitBytes) {
+    const cost = Math.max(bytes.length, bytes.buffer.byteLength);
+    if (cost > this.budget.perLogBytes || cost > this.budget.limitBytes) {
       this.clear();
       return;
     }
     // Not the continuation of what is cached (cannot happen while PartitionLog keeps the
     // invariants): start over rather than serve a log with a hole.
     if (this.endOffset !== -1 && base !== this.endOffset) this.clear();
-    this.entries.push({ base, last, bytes });
-    this.bytes += bytes.length;
-    this.budget.heldBytes += bytes.length;
+    this.entries.push({ base, last, bytes, cost });
+    this.bytes += cost;
+    this.budget.heldBytes += cost;
     this.budget.touched(this);
     while (this.bytes > this.budget.perLogBytes) this.evictOldest();
     if (this.budget.heldBytes > this.budget.limitBytes) {
@@ -107,8 +111,8 @@ export class TailCache {
     const e = this.entries[this.head]!;
     this.entries[this.head] = undefined as unknown as Entry;
     this.head++;
-    this.bytes -= e.bytes.length;
-    this.budget.heldBytes -= e.bytes.length;
+    this.bytes -= e.cost;
+    this.budget.heldBytes -= e.cost;
     if (this.head === this.entries.length) this.clear();
   }
 
