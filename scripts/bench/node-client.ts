@@ -4,6 +4,7 @@
  *   node --import tsx scripts/bench/node-client.ts --target kafka|nats|redis --client kafkajs|sluice
  *        --mode produce|consume|e2e --endpoint HOST:PORT --topic T [--partitions P] [--records N]
  *        [--size BYTES] [--acks 1|all] [--rate R --seconds S --warmup-seconds W] [--window W]
+ *        [--nodelay]   (kafkajs: TCP_NODELAY on its sockets, as Kafka's Java client; default off)
  *
  * Clients: kafkajs 2.2.4 (or Sluice's own client, --client sluice) for Sluice and Kafka; nats 2.x
  * (JetStream) for NATS; node-redis 4.x for Redis Streams.
@@ -23,6 +24,7 @@
  *   the load generator, not the broker, is responsible for.
  */
 
+import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { ToolResult } from './java-tools.js';
@@ -43,6 +45,7 @@ const { values: v } = parseArgs({
     seconds: { type: 'string', default: '10' },
     'warmup-seconds': { type: 'string', default: '1' },
     window: { type: 'string', default: '500' },
+    nodelay: { type: 'boolean', default: false },
   },
 });
 
@@ -215,7 +218,22 @@ async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): 
 
 async function kafkajsRun(): Promise<ToolResult> {
   const { Kafka, logLevel } = await import('kafkajs');
-  const kafka = new Kafka({ clientId: 'sluice-bench', brokers: [endpoint], logLevel: logLevel.NOTHING });
+  // kafkajs leaves Nagle's algorithm on (Node's default); Kafka's Java client sets TCP_NODELAY.
+  // --nodelay makes kafkajs do the same (see docs/benchmarks.md, 2026-12-07).
+  const socketFactory = v.nodelay
+    ? ({ host, port, onConnect }: { host: string; port: number; onConnect: () => void }) => {
+        const socket = net.connect({ host, port }, onConnect);
+        socket.setNoDelay(true);
+        socket.setKeepAlive(true, 60_000);
+        return socket;
+      }
+    : undefined;
+  const kafka = new Kafka({
+    clientId: 'sluice-bench',
+    brokers: [endpoint],
+    logLevel: logLevel.NOTHING,
+    ...(socketFactory ? { socketFactory } : {}),
+  });
   const value = payload(size);
   if (v.mode === 'produce') {
     const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false });

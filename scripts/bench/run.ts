@@ -18,6 +18,8 @@
  *   --e2e-rate 10000 --e2e-seconds 30 --e2e-seq-records 10000
  *   --java-idempotence   leave the Java producer's default enable.idempotence=true for acks=all
  *                        (default: enable.idempotence=false for both brokers; see docs/benchmarks.md)
+ *   --kafkajs-nodelay    kafkajs sockets with TCP_NODELAY, as Kafka's Java client (default: kafkajs's
+ *                        own default, Nagle on; see docs/benchmarks.md, 2026-12-07)
  *   --skip-limits --skip-startup --skip-profile --profile-records N --no-docs
  *   --merge FILE         start from an earlier results file (e.g. scripts/bench/results/latest.json):
  *                        its measurements of the (table, workload, run, system) run now are
@@ -78,6 +80,7 @@ const { values: opt } = parseArgs({
     'e2e-seconds': { type: 'string', default: '30' },
     'e2e-seq-records': { type: 'string', default: '10000' },
     'java-idempotence': { type: 'boolean', default: false },
+    'kafkajs-nodelay': { type: 'boolean', default: false },
     'skip-limits': { type: 'boolean', default: false },
     'skip-startup': { type: 'boolean', default: false },
     'skip-profile': { type: 'boolean', default: false },
@@ -308,6 +311,7 @@ function nodeArgs(
     String(E2E_SECONDS),
     '--warmup-seconds',
     '1',
+    ...(opt['kafkajs-nodelay'] && target === 'kafka' ? ['--nodelay'] : []),
   ];
 }
 
