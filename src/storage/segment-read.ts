@@ -62,6 +62,8 @@ export interface SegmentReadResult {
   stop: boolean;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 function readInt64(buf: Buffer, at: number): number {
   return buf.readInt32BE(at) * 0x1_0000_0000 + buf.readUInt32BE(at + 4);
 }
@@ -78,13 +80,16 @@ export async function readSegmentRange(
   let bytes = 0;
   let stop = false;
 
-  let buf: Buffer = Buffer.alloc(0);
+  let buf: Buffer = EMPTY;
   let bufStart = 0;
   /** Whether a part views `buf` (then it is not released here). */
   let bufShared = false;
   const load = async (from: number, length: number): Promise<void> => {
     const want = Math.max(0, Math.min(length, endBytes - from));
+    // Released before the read, so forgotten at once: another read may lease it meanwhile.
     if (!bufShared) pool?.release(buf);
+    buf = EMPTY;
+    bufShared = false;
     let b: Buffer;
     if (pool && want >= pool.minBytes && seg.file.readInto) {
       const leased = pool.acquire(want);
@@ -100,7 +105,6 @@ export async function readSegmentRange(
     }
     buf = b;
     bufStart = from;
-    bufShared = false;
   };
   const chunkFor = (taken: number) =>
     Math.min(Math.max(req.maxBytes - taken, 0), readTuning.maxChunkBytes) + readTuning.slackBytes;
