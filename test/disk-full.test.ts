@@ -371,3 +371,121 @@ test('a 3-node cluster where the disk of one node fills: no crash, no acknowledg
     unmount(mount);
   }
 });
+
+test('a cluster node: a replica that cannot be opened on a full disk opens once space frees; a metadata log that cannot be written stops the node (exit 1)', async (t) => {
+  const mounted = mountTmpfs(4 << 20);
+  if (typeof mounted === 'string') {
+    console.log(`# skipping: cannot mount a tmpfs here (${mounted})`);
+    t.skip(`cannot mount a tmpfs: ${mounted}`);
+    return;
+  }
+  const mount = mounted.dir;
+  let node: BrokerProcess | undefined;
+  const filler = join(mount, 'filler');
+  /** Fills the tmpfs to the last byte (writes what fits, then ENOSPC). */
+  const fill = () => {
+    try {
+      execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k'], { stdio: 'pipe' });
+    } catch {
+      // dd exits 1 on ENOSPC, which is the point.
+    }
+    assert.equal(statfsSync(mount).bavail, 0, 'the disk is full');
+  };
+  try {
+    const ports = await Promise.all([freePort(), freePort()]);
+    const dataDir = join(mount, 'data');
+    mkdirSync(dataDir);
+    node = await BrokerProcess.start({
+      port: ports[0]!,
+      dataDir,
+      set: [
+        `controller.quorum.voters=1@127.0.0.1:${ports[1]}`,
+        'node.id=1',
+        `controller.listen=127.0.0.1:${ports[1]}`,
+        'controller.quorum.election.timeout.ms=500',
+      ],
+    });
+    // Wait until the node serves as a broker (a topic can be created).
+    for (let i = 0; ; i++) {
+      try {
+        await createTopic(node.port, 'before', 1);
+        break;
+      } catch (e) {
+        if (i >= 60) throw e;
+        await sleep(250);
+      }
+    }
+
+    // The disk fills; a new topic is recorded in the metadata log (small appends still fit in a
+    // page of the Raft log file) but its replica cannot be created.
+    fill();
+    await createTopic(node.port, 'during', 2);
+    await sleep(1500);
+    assert.match(node.output, /during-0: applying its metadata failed \(ENOSPC/);
+    const client = await WireClient.connect(node.port);
+    try {
+      const refused = await produceOnce(client, 'during', ['x']);
+      assert.equal(refused.errorCode, ErrorCode.NOT_LEADER_OR_FOLLOWER, errorName(refused.errorCode));
+      // Space again: the replicas open within the retry interval and take writes.
+      rmSync(filler);
+      let ok: Awaited<ReturnType<typeof produceOnce>> | undefined;
+      for (let i = 0; i < 40; i++) {
+        ok = await produceOnce(client, 'during', ['y']);
+        if (ok.errorCode === ErrorCode.NONE) break;
+        await sleep(250);
+      }
+      assert.equal(
+        ok?.errorCode,
+        ErrorCode.NONE,
+        `produce after freeing space: ${errorName(ok?.errorCode ?? -1)}`,
+      );
+      assert.match(node.output, /during-0: its metadata applied after all/);
+    } finally {
+      client.close();
+    }
+
+    // Full again, and topics created until a metadata log append no longer fits: the node must
+    // stop (as Kafka does when its metadata log dir fails) rather than serve stale metadata.
+    fill();
+    const created: string[] = [];
+    for (let i = 0; i < 40 && node.running; i++) {
+      await createTopic(node.port, `meta-${i}`, 1).then(
+        () => created.push(`meta-${i}`),
+        () => {},
+      );
+    }
+    for (let i = 0; i < 80 && node.running; i++) await sleep(250);
+    assert.equal(node.running, false, 'the node stopped');
+    assert.match(node.output, /FATAL: the metadata log under .* cannot be written/);
+    assert.equal(await node.stop(), 1, 'exit code 1');
+    assert.doesNotMatch(node.output, /unhandled|uncaught/i);
+
+    // Space again: it starts, recovery cuts the torn tail of the metadata log, and every topic it
+    // acknowledged is there.
+    rmSync(filler);
+    await node.restart();
+    // A cluster node answers from its metadata image once it has replayed its log and been
+    // elected; ask until the topics show.
+    const want = ['before', 'during', ...created];
+    let names: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const seen = await WireClient.connect(node.port);
+      try {
+        const md = await seen.request(ApiKey.Metadata, 12, {
+          topics: null,
+          allowAutoTopicCreation: false,
+          includeTopicAuthorizedOperations: false,
+        });
+        names = md.topics.map((x) => x.name ?? '');
+      } finally {
+        seen.close();
+      }
+      if (want.every((n) => names.includes(n))) break;
+      await sleep(250);
+    }
+    for (const n of want) assert.ok(names.includes(n), `${n} in ${names.join(',')}`);
+  } finally {
+    await node?.destroy().catch(() => {});
+    unmount(mount);
+  }
+});
