@@ -229,6 +229,7 @@ export class ReplicaManager {
           logger: this.o.logger,
         },
         this.checkpointed.get(partitionKey(t.name, m.partition)) ?? 0,
+        m.leaderEpoch,
       );
       this.replicas.set(k, rp);
     }

@@ -70,17 +70,43 @@ export class ReplicatedPartition implements ReplicationHooks {
     this.lastHighWatermark = replica.highWatermark;
   }
 
-  /** Rebuilds the leader-epoch cache from the batches on disk, then wraps the partition. */
+  /**
+   * Rebuilds the leader-epoch cache from the batches on disk, then wraps the partition.
+   *
+   * `currentLeaderEpoch` is the partition's leader epoch in the metadata image now. No leader
+   * can have stamped a batch with a later epoch, so a batch that carries one is damaged (the
+   * partitionLeaderEpoch field is outside the batch CRC, so recovery cannot tell): the log is cut
+   * before it and the replica fetches the rest from the leader. Kept, it would make the replica
+   * ignore every partition state up to that epoch as history, i.e. never follow again.
+   */
   static async open(
     partition: Partition,
     config: ReplicaConfig,
     deps: ReplicatedPartitionDeps,
     highWatermarkCheckpoint = 0,
+    currentLeaderEpoch = Number.MAX_SAFE_INTEGER,
   ): Promise<ReplicatedPartition> {
-    const cache = new LeaderEpochCache();
+    let cache = new LeaderEpochCache();
+    let damagedAt: { offset: number; epoch: number } | undefined;
     for await (const { header } of partition.log.batchHeaders()) {
       const e = header.partitionLeaderEpoch;
+      if (e > currentLeaderEpoch) {
+        damagedAt = { offset: header.baseOffset, epoch: e };
+        break;
+      }
       if (e >= 0 && e > cache.latestEpoch) cache.assign(e, header.baseOffset);
+    }
+    if (damagedAt) {
+      deps.logger.warn(
+        `${partition.topic}-${partition.index}: the batch at offset ${damagedAt.offset} carries leader epoch ${damagedAt.epoch}, above the partition's current ${currentLeaderEpoch}: damaged (that field is outside the CRC); truncating the log to ${damagedAt.offset} and fetching the rest from the leader`,
+      );
+      await partition.log.truncateTo(damagedAt.offset);
+      await partition.rebuildProducerState();
+      cache = new LeaderEpochCache();
+      for await (const { header } of partition.log.batchHeaders()) {
+        const e = header.partitionLeaderEpoch;
+        if (e >= 0 && e > cache.latestEpoch) cache.assign(e, header.baseOffset);
+      }
     }
     const ref: { self?: ReplicatedPartition } = {};
     const adapter = new AsyncReplicaLog(
