@@ -15,6 +15,7 @@
  *   of the log appended to least recently is dropped first. An entry is charged for the whole
  *   ArrayBuffer its bytes view (the socket read or the frame that carried the request, which the
  *   entry keeps alive), so the limits bound real memory; views sharing one are charged twice.
+ *   A view of a buffer more than twice its size is copied first, so it holds only its own bytes.
  */
 
 import type { ReadBufferPool } from './read-buffer-pool.js';
@@ -83,6 +84,14 @@ export class TailCache {
 
   /** Records a batch just appended (at the log end). */
   add(base: number, last: number, bytes: Buffer): void {
+    // A small view of a large buffer (a slice of a request frame, or of Node's shared Buffer pool:
+    // 8 KiB slabs on Node 20, 64 KiB on Node 24) would keep all of it alive: keep a copy of its
+    // own instead, so the cost charged is the memory held.
+    if (bytes.buffer.byteLength > 2 * bytes.length) {
+      const own = Buffer.allocUnsafeSlow(bytes.length);
+      bytes.copy(own);
+      bytes = own;
+    }
     const cost = Math.max(bytes.length, bytes.buffer.byteLength);
     if (cost > this.budget.perLogBytes || cost > this.budget.limitBytes) {
       this.clear();
