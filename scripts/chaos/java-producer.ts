@@ -41,6 +41,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withDirLock } from '../../test/helpers/dir-lock.js';
 import type { SendRecord } from './checker.js';
 import { sleep, withTimeout } from './cluster.js';
 
@@ -135,27 +136,9 @@ export function ensureJavaProducerBuilt(): Promise<string> {
   return built;
 }
 
-async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+function withLock<T>(fn: () => Promise<T>): Promise<T> {
   mkdirSync(TARGET, { recursive: true });
-  const lock = join(TARGET, '.build-lock');
-  const deadline = Date.now() + 900_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > 900_000) rmSync(lock, { recursive: true, force: true });
-      } catch {}
-      if (Date.now() > deadline) throw new Error(`timed out waiting for the build lock ${lock}`);
-      await sleep(500);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+  return withDirLock(join(TARGET, '.build-lock'), { waitMs: 900_000, staleMs: 900_000, pollMs: 500 }, fn);
 }
 
 async function buildOnce(): Promise<string> {

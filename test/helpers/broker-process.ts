@@ -31,6 +31,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withDirLock } from './dir-lock.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BUILD_ROOT = join(REPO_ROOT, 'test', '.build');
@@ -69,27 +70,9 @@ export function ensureBuilt(): Promise<string> {
   return built;
 }
 
-async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+function withLock<T>(fn: () => Promise<T>): Promise<T> {
   mkdirSync(BUILD_ROOT, { recursive: true });
-  const lock = join(BUILD_ROOT, 'lock');
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > 120_000) rmSync(lock, { recursive: true, force: true }); // stale
-      } catch {}
-      if (Date.now() > deadline) throw new Error(`timed out waiting for build lock ${lock}`);
-      await sleep(200);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+  return withDirLock(join(BUILD_ROOT, 'lock'), { waitMs: 180_000, staleMs: 120_000, pollMs: 200 }, fn);
 }
 
 async function buildOnce(): Promise<string> {
