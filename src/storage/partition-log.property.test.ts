@@ -9,20 +9,33 @@ import fc from 'fast-check';
 import { batchSizeAt } from '../protocol/records/batch-header.js';
 import { type LogConfig, ManualClock, MemoryFileSystem, PartitionLog } from './index.js';
 import { decodeValues, valuesBatch } from './test-batches.js';
+import {
+  type DeleteRecordsCmd,
+  type ReadCmd,
+  type ReopenCmd,
+  type RetentionSizeCmd,
+  type TruncateCmd,
+  deleteRecordsCmd,
+  pick,
+  readCmd,
+  reopenCmd,
+  retentionSizeCmd,
+  truncateCmd,
+} from './test-log-commands.js';
 
 const DIR = '/prop/topic-0';
 
 type Cmd =
   | { kind: 'append'; batches: number[] }
   | { kind: 'flush' }
-  | { kind: 'reopen' }
+  | ReopenCmd
   | { kind: 'crash' }
   | { kind: 'advance'; ms: number }
   | { kind: 'retentionTime'; retentionMs: number }
-  | { kind: 'retentionSize'; retentionBytes: number }
-  | { kind: 'deleteRecords'; frac: number }
-  | { kind: 'truncate'; frac: number }
-  | { kind: 'read'; frac: number; maxBytes: number; minOneBatch: boolean; hwFrac: number | null }
+  | RetentionSizeCmd
+  | DeleteRecordsCmd
+  | TruncateCmd
+  | ReadCmd
   | { kind: 'offsetForTimestamp'; back: number };
 
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
@@ -34,7 +47,7 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'flush' as const }) },
-  { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
+  { weight: 1, arbitrary: reopenCmd },
   { weight: 1, arbitrary: fc.constant({ kind: 'crash' as const }) },
   {
     weight: 1,
@@ -47,37 +60,10 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
       retentionMs: fc.integer({ min: 0, max: 8000 }),
     }),
   },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('retentionSize' as const),
-      retentionBytes: fc.integer({ min: 0, max: 2000 }),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('deleteRecords' as const),
-      frac: fc.double({ min: 0, max: 1, noNaN: true }),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('truncate' as const),
-      frac: fc.double({ min: 0, max: 1, noNaN: true }),
-    }),
-  },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      kind: fc.constant('read' as const),
-      frac: fc.double({ min: 0, max: 1, noNaN: true }),
-      maxBytes: fc.integer({ min: 1, max: 1500 }),
-      minOneBatch: fc.boolean(),
-      hwFrac: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: null }),
-    }),
-  },
+  { weight: 1, arbitrary: retentionSizeCmd(2000) },
+  { weight: 1, arbitrary: deleteRecordsCmd },
+  { weight: 1, arbitrary: truncateCmd },
+  { weight: 3, arbitrary: readCmd({ minBytes: 1, maxBytes: 1500 }) },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -108,10 +94,6 @@ class Model {
   at(offset: number): ModelRecord | undefined {
     return this.records[offset - this.logStartOffset];
   }
-}
-
-function pick(frac: number, lo: number, hi: number): number {
-  return Math.min(hi, lo + Math.floor(frac * (hi - lo + 1)));
 }
 
 async function checkWholeLog(log: PartitionLog, model: Model): Promise<void> {

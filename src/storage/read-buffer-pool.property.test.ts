@@ -17,40 +17,46 @@ import fc from 'fast-check';
 import { type LogConfig, ManualClock, MemoryFileSystem, PartitionLog } from './index.js';
 import { ReadBufferPool } from './read-buffer-pool.js';
 import { valuesBatch } from './test-batches.js';
+import {
+  type AppendCmd,
+  type DeleteRecordsCmd,
+  type ReadCmd,
+  type ReopenCmd,
+  type RetentionSizeCmd,
+  type TruncateCmd,
+  appendCmd,
+  deleteRecordsCmd,
+  pick,
+  readCmd,
+  reopenCmd,
+  retentionSizeCmd,
+  truncateCmd,
+} from './test-log-commands.js';
 
 const DIR = '/pool/topic-0';
 
 type Cmd =
-  | { kind: 'append'; batches: number[]; valueBytes: number }
-  | { kind: 'read'; frac: number; maxBytes: number; minOneBatch: boolean; hwFrac: number | null; fate: Fate }
+  | AppendCmd
+  | (ReadCmd & { fate: Fate })
   | { kind: 'releaseHeld'; count: number }
-  | { kind: 'truncate'; frac: number }
-  | { kind: 'deleteRecords'; frac: number }
-  | { kind: 'retentionSize'; retentionBytes: number }
-  | { kind: 'reopen' };
+  | TruncateCmd
+  | DeleteRecordsCmd
+  | RetentionSizeCmd
+  | ReopenCmd;
 
 /** What happens to a pooled read result: released now, held until a releaseHeld, or dropped. */
 type Fate = 'release' | 'hold' | 'drop';
 
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
-  {
-    weight: 5,
-    arbitrary: fc.record({
-      kind: fc.constant('append' as const),
-      batches: fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 3 }),
-      valueBytes: fc.integer({ min: 1, max: 300 }),
-    }),
-  },
+  { weight: 5, arbitrary: appendCmd({ maxRecords: 5, maxValueBytes: 300 }) },
   {
     weight: 6,
-    arbitrary: fc.record({
-      kind: fc.constant('read' as const),
-      frac: fc.double({ min: 0, max: 1, noNaN: true }),
-      maxBytes: fc.integer({ min: 1, max: 8000 }),
-      minOneBatch: fc.boolean(),
-      hwFrac: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: null }),
-      fate: fc.constantFrom<Fate>('release', 'release', 'hold', 'drop'),
-    }),
+    arbitrary: fc
+      .tuple(
+        readCmd({ minBytes: 1, maxBytes: 8000 }),
+        fc.constantFrom<Fate>('release', 'release', 'hold', 'drop'),
+      )
+      .map(([read, fate]) => ({ ...read, fate })),
   },
   {
     weight: 2,
@@ -59,33 +65,11 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
       count: fc.integer({ min: 1, max: 4 }),
     }),
   },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('truncate' as const),
-      frac: fc.double({ min: 0, max: 1, noNaN: true }),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('deleteRecords' as const),
-      frac: fc.double({ min: 0, max: 1, noNaN: true }),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('retentionSize' as const),
-      retentionBytes: fc.integer({ min: 0, max: 20_000 }),
-    }),
-  },
-  { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
+  { weight: 1, arbitrary: truncateCmd },
+  { weight: 1, arbitrary: deleteRecordsCmd },
+  { weight: 1, arbitrary: retentionSizeCmd(20_000) },
+  { weight: 1, arbitrary: reopenCmd },
 );
-
-function pick(frac: number, lo: number, hi: number): number {
-  return Math.min(hi, lo + Math.floor(frac * (hi - lo + 1)));
-}
 
 test('reads through a buffer pool return the same bytes as fresh buffers, and released buffers never alias live ones', async () => {
   let counter = 0;

@@ -19,48 +19,27 @@ import { type LogConfig, ManualClock, MemoryFileSystem, PartitionLog } from './i
 import { ReadBufferPool } from './read-buffer-pool.js';
 import { MAX_CHUNK_BYTES, READ_SLACK_BYTES, readTuning } from './segment-read.js';
 import { valuesBatch } from './test-batches.js';
+import {
+  type AppendCmd,
+  type DeleteRecordsCmd,
+  type ReadCmd,
+  type TruncateCmd,
+  appendCmd,
+  deleteRecordsCmd,
+  pick,
+  readCmd,
+  truncateCmd,
+} from './test-log-commands.js';
 
 const DIR = '/read/topic-0';
 
-type Cmd =
-  | { kind: 'append'; batches: number[]; valueBytes: number }
-  | { kind: 'read'; frac: number; maxBytes: number; minOneBatch: boolean; hwFrac: number | null }
-  | { kind: 'deleteRecords'; frac: number }
-  | { kind: 'truncate'; frac: number };
+type Cmd = AppendCmd | ReadCmd | DeleteRecordsCmd | TruncateCmd;
 
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
-  {
-    weight: 4,
-    arbitrary: fc.record({
-      kind: fc.constant('append' as const),
-      batches: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 }),
-      valueBytes: fc.integer({ min: 1, max: 400 }),
-    }),
-  },
-  {
-    weight: 6,
-    arbitrary: fc.record({
-      kind: fc.constant('read' as const),
-      frac: fc.double({ min: 0, max: 1, noNaN: true }),
-      maxBytes: fc.integer({ min: 0, max: 9000 }),
-      minOneBatch: fc.boolean(),
-      hwFrac: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: null }),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('deleteRecords' as const),
-      frac: fc.double({ min: 0, max: 1, noNaN: true }),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('truncate' as const),
-      frac: fc.double({ min: 0, max: 1, noNaN: true }),
-    }),
-  },
+  { weight: 4, arbitrary: appendCmd({ maxRecords: 6, maxValueBytes: 400 }) },
+  { weight: 6, arbitrary: readCmd({ minBytes: 0, maxBytes: 9000 }) },
+  { weight: 1, arbitrary: deleteRecordsCmd },
+  { weight: 1, arbitrary: truncateCmd },
 );
 
 interface RefBatch {
@@ -93,10 +72,6 @@ function expectedRead(
     if (bytes >= maxBytes) break;
   }
   return { records: Buffer.concat(taken), nextOffset: next };
-}
-
-function pick(frac: number, lo: number, hi: number): number {
-  return Math.min(hi, lo + Math.floor(frac * (hi - lo + 1)));
 }
 
 after(() => {

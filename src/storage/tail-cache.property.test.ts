@@ -25,12 +25,24 @@ import {
 import { ReadBufferPool } from './read-buffer-pool.js';
 import { TailCacheBudget } from './tail-cache.js';
 import { valuesBatch } from './test-batches.js';
+import {
+  type AppendCmd,
+  type DeleteRecordsCmd,
+  type ReopenCmd,
+  type RetentionSizeCmd,
+  appendCmd,
+  deleteRecordsCmd,
+  fracArb,
+  pick,
+  reopenCmd,
+  retentionSizeCmd,
+} from './test-log-commands.js';
 
 const DIR = '/tail/topic-0';
 const OTHER = '/tail/other-0';
 
 type Cmd =
-  | { kind: 'append'; batches: number[]; valueBytes: number }
+  | AppendCmd
   | {
       kind: 'read';
       back: number;
@@ -40,27 +52,20 @@ type Cmd =
       hwBack: number | null;
     }
   | { kind: 'truncate'; back: number }
-  | { kind: 'deleteRecords'; frac: number }
-  | { kind: 'retentionSize'; retentionBytes: number }
-  | { kind: 'reopen' }
+  | DeleteRecordsCmd
+  | RetentionSizeCmd
+  | ReopenCmd
   | { kind: 'appendOther'; valueBytes: number };
 
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
-  {
-    weight: 5,
-    arbitrary: fc.record({
-      kind: fc.constant('append' as const),
-      batches: fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 3 }),
-      valueBytes: fc.integer({ min: 1, max: 300 }),
-    }),
-  },
+  { weight: 5, arbitrary: appendCmd({ maxRecords: 5, maxValueBytes: 300 }) },
   {
     weight: 8,
     arbitrary: fc.record({
       kind: fc.constant('read' as const),
       // Offsets counted back from the end (the cache's side), or anywhere (frac) when back < 0.
       back: fc.integer({ min: -1, max: 12 }),
-      frac: fc.double({ min: 0, max: 1, noNaN: true }),
+      frac: fracArb,
       maxBytes: fc.integer({ min: 0, max: 4000 }),
       minOneBatch: fc.boolean(),
       hwBack: fc.option(fc.integer({ min: 0, max: 6 }), { nil: null }),
@@ -70,21 +75,9 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({ kind: fc.constant('truncate' as const), back: fc.integer({ min: 0, max: 8 }) }),
   },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('deleteRecords' as const),
-      frac: fc.double({ min: 0, max: 1, noNaN: true }),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant('retentionSize' as const),
-      retentionBytes: fc.integer({ min: 0, max: 6000 }),
-    }),
-  },
-  { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
+  { weight: 1, arbitrary: deleteRecordsCmd },
+  { weight: 1, arbitrary: retentionSizeCmd(6000) },
+  { weight: 1, arbitrary: reopenCmd },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -194,10 +187,7 @@ test('reads from a log with a tail cache equal reads from the same log without o
                 break;
               }
               case 'read': {
-                const offset =
-                  cmd.back < 0
-                    ? Math.min(hi, lo + Math.floor(cmd.frac * (hi - lo + 1)))
-                    : Math.max(lo, hi - cmd.back);
+                const offset = cmd.back < 0 ? pick(cmd.frac, lo, hi) : Math.max(lo, hi - cmd.back);
                 const maxOffset = cmd.hwBack === null ? undefined : Math.max(lo, hi - cmd.hwBack);
                 const opts = { minOneBatch: cmd.minOneBatch, maxOffset };
                 const readsBefore = cachedFs.reads;
@@ -220,7 +210,7 @@ test('reads from a log with a tail cache equal reads from the same log without o
                 break;
               }
               case 'deleteRecords': {
-                const to = Math.min(hi, lo + Math.floor(cmd.frac * (hi - lo + 1)));
+                const to = pick(cmd.frac, lo, hi);
                 await cached.deleteRecordsBefore(to);
                 await plain.deleteRecordsBefore(to);
                 break;

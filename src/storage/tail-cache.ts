@@ -83,14 +83,14 @@ export class TailCache {
   }
 
   /** Records a batch just appended (at the log end). */
-  add(base: number, last: number, bytes: Buffer): void {
+  add(base: number, last: number, appended: Buffer): void {
     // A small view of a large buffer (a slice of a request frame, or of Node's shared Buffer pool:
     // 8 KiB slabs on Node 20, 64 KiB on Node 24) would keep all of it alive: keep a copy of its
     // own instead, so the cost charged is the memory held.
+    let bytes = appended;
     if (bytes.buffer.byteLength > 2 * bytes.length) {
-      const own = Buffer.allocUnsafeSlow(bytes.length);
-      bytes.copy(own);
-      bytes = own;
+      bytes = Buffer.allocUnsafeSlow(appended.length);
+      appended.copy(bytes);
     }
     const cost = Math.max(bytes.length, bytes.buffer.byteLength);
     if (cost > this.budget.perLogBytes || cost > this.budget.limitBytes) {
