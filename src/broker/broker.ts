@@ -10,7 +10,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Cluster, clusterIdFromVoters } from '../cluster/cluster.js';
+// Loaded only when the node is part of a cluster, so a single node starts without the Raft,
+// metadata and replication modules.
+import type { Cluster } from '../cluster/cluster.js';
 import { GroupCoordinator } from '../group/coordinator.js';
 import { TopicGroupLog } from '../group/group-log.js';
 import { realClock, realScheduler } from '../group/time.js';
@@ -137,7 +139,9 @@ export class Broker {
     if (!this.clusterId) {
       this.clusterId =
         this.config.clusterId ||
-        (this.config.voters.length > 0 ? clusterIdFromVoters(this.config.voters) : newClusterId());
+        (this.config.voters.length > 0
+          ? (await import('../cluster/cluster.js')).clusterIdFromVoters(this.config.voters)
+          : newClusterId());
       await writeFile(
         path,
         `# Written by Sluice on first start\nversion=1\ncluster.id=${this.clusterId}\nnode.id=${this.config.nodeId}\n`,
@@ -151,6 +155,7 @@ export class Broker {
     if (this.config.voters.length > 0) {
       // Cluster: topics come from the metadata log, not topics.json; replicas open as the
       // image assigns them, and groups load as this broker gains __consumer_offsets leaderships.
+      const { Cluster } = await import('../cluster/cluster.js');
       const cluster = new Cluster({
         config: this.config,
         clusterId: this.clusterId,

@@ -21,7 +21,6 @@ import { CONSUMER_OFFSETS_TOPIC } from '../group/group-log.js';
 import { ApiKey } from '../protocol/generated/index.js';
 import { decodeRecordBatches } from '../protocol/records/record-batch.js';
 
-
 const dataDir = mkdtempSync(join(tmpdir(), 'sluice-compact-offsets-'));
 const brokers: Broker[] = [];
 after(async () => {

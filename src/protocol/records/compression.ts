@@ -17,15 +17,36 @@
  * errors are kept as `cause`.
  */
 
+import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import * as zstd from '@mongodb-js/zstd';
-import * as lz4 from 'lz4-napi';
-import * as snappy from 'snappy';
+import type * as Zstd from '@mongodb-js/zstd';
+import type * as Lz4 from 'lz4-napi';
+import type * as Snappy from 'snappy';
 import { DecodeError } from '../primitives.js';
 import { Compression } from './batch-header.js';
 
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024;
+
+// The native codecs are loaded on first use (all three are CommonJS, so synchronously), not at
+// start-up: most brokers never see a compressed batch of each kind, and loading them is a
+// measurable part of `sluice start`'s time (docs/benchmarks.md, "Startup time").
+const require = createRequire(import.meta.url);
+let snappyModule: typeof Snappy | undefined;
+let lz4Module: typeof Lz4 | undefined;
+let zstdModule: typeof Zstd | undefined;
+const snappy = (): typeof Snappy => {
+  snappyModule ??= require('snappy') as typeof Snappy;
+  return snappyModule;
+};
+const lz4 = (): typeof Lz4 => {
+  lz4Module ??= require('lz4-napi') as typeof Lz4;
+  return lz4Module;
+};
+const zstd = (): typeof Zstd => {
+  zstdModule ??= require('@mongodb-js/zstd') as typeof Zstd;
+  return zstdModule;
+};
 
 const gzipAsync = promisify(zlib.gzip);
 const gunzipAsync = promisify(zlib.gunzip);
@@ -104,7 +125,7 @@ function snappyCompressXerial(data: Buffer): Buffer {
   header.writeInt32BE(1, 12); // minimum compatible version
   parts.push(header);
   for (let i = 0; i < data.length; i += XERIAL_BLOCK_BYTES) {
-    const block = snappy.compressSync(data.subarray(i, i + XERIAL_BLOCK_BYTES));
+    const block = snappy().compressSync(data.subarray(i, i + XERIAL_BLOCK_BYTES));
     const len = Buffer.allocUnsafe(4);
     len.writeInt32BE(block.length, 0);
     parts.push(len, block);
@@ -113,7 +134,7 @@ function snappyCompressXerial(data: Buffer): Buffer {
 }
 
 function snappyUncompressBlock(block: Buffer): Buffer {
-  const out = snappy.uncompressSync(block, { asBuffer: true });
+  const out = snappy().uncompressSync(block, { asBuffer: true });
   return typeof out === 'string' ? Buffer.from(out) : out;
 }
 
@@ -256,7 +277,7 @@ function lz4Decompress(data: Buffer, maxBytes: number): Buffer {
         let dict: Buffer | undefined;
         if (!independent && out.length > frameStart) dict = lastBytes(out, frameStart, LZ4_WINDOW);
         try {
-          plain = lz4.uncompressSync(prefixed, dict);
+          plain = lz4().uncompressSync(prefixed, dict);
         } catch (err) {
           throw asDecodeError(Compression.Lz4, err);
         }
@@ -379,7 +400,7 @@ async function zstdDecompress(data: Buffer, maxBytes: number): Promise<Buffer> {
   if (bound > maxBytes) throw tooLarge(Compression.Zstd, bound, maxBytes);
   let out: Buffer;
   try {
-    out = await zstd.decompress(data);
+    out = await zstd().decompress(data);
   } catch (err) {
     throw asDecodeError(Compression.Zstd, err);
   }
@@ -400,9 +421,9 @@ export async function compress(codec: Compression, data: Buffer): Promise<Buffer
     case Compression.Snappy:
       return snappyCompressXerial(data);
     case Compression.Lz4:
-      return lz4.compressFrame(data);
+      return lz4().compressFrame(data);
     case Compression.Zstd:
-      return zstd.compress(data);
+      return zstd().compress(data);
     default:
       throw unknownCodec(codec);
   }
@@ -418,7 +439,7 @@ export function compressSync(codec: Compression, data: Buffer): Buffer {
     case Compression.Snappy:
       return snappyCompressXerial(data);
     case Compression.Lz4:
-      return lz4.compressFrameSync(data);
+      return lz4().compressFrameSync(data);
     case Compression.Zstd:
       throw new Error('zstd has no synchronous compressor; use compress()');
     default:
