@@ -9,7 +9,6 @@ const root = process.env.ROOT ?? fileURLToPath(new URL('../../..', import.meta.u
 const steps = [
   'dist/protocol/generated/index.js',
   '@node-rs/crc32',
-  'prom-client',
   'dist/protocol/records/index.js',
   'dist/storage/index.js',
   'dist/group/coordinator.js',
