@@ -32,21 +32,16 @@ export const DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024;
 // start-up: most brokers never see a compressed batch of each kind, and loading them is a
 // measurable part of `sluice start`'s time (docs/benchmarks.md, "Startup time").
 const require = createRequire(import.meta.url);
-let snappyModule: typeof Snappy | undefined;
-let lz4Module: typeof Lz4 | undefined;
-let zstdModule: typeof Zstd | undefined;
-const snappy = (): typeof Snappy => {
-  snappyModule ??= require('snappy') as typeof Snappy;
-  return snappyModule;
-};
-const lz4 = (): typeof Lz4 => {
-  lz4Module ??= require('lz4-napi') as typeof Lz4;
-  return lz4Module;
-};
-const zstd = (): typeof Zstd => {
-  zstdModule ??= require('@mongodb-js/zstd') as typeof Zstd;
-  return zstdModule;
-};
+function loadOnFirstUse<T>(name: string): () => T {
+  let loaded: T | undefined;
+  return () => {
+    loaded ??= require(name) as T;
+    return loaded;
+  };
+}
+const snappy = loadOnFirstUse<typeof Snappy>('snappy');
+const lz4 = loadOnFirstUse<typeof Lz4>('lz4-napi');
+const zstd = loadOnFirstUse<typeof Zstd>('@mongodb-js/zstd');
 
 const gzipAsync = promisify(zlib.gzip);
 const gunzipAsync = promisify(zlib.gunzip);
